@@ -1,0 +1,196 @@
+//! One continuous token bucket, kept as a theoretical arrival time (GCRA).
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds in the window every limit is expressed over.
+pub const WINDOW_MS: u64 = 60_000;
+
+/// A token bucket for one per-minute limit, sized so that no sliding 60-second window
+/// can admit more than the limit.
+///
+/// A bucket of capacity `C` refilled at `R` per minute admits at most `C + R - 1` in any
+/// window shorter than a minute, so a limit `L` gets `R = L + 1 - C`, where `C` is the
+/// largest single reservation. For requests `C = 1` and the bucket refills at exactly `L`.
+///
+/// Time is kept scaled so that all arithmetic is exact: one millisecond is `R` units and
+/// one token is [`WINDOW_MS`] units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    limit: u64,
+    capacity: u64,
+    rate: u64,
+    /// The scaled time at which the bucket will be full again.
+    tat: u128,
+    /// Nothing is admitted before this time (the provider said the limit is used up).
+    blocked_until: u64,
+}
+
+impl Bucket {
+    /// A full bucket for `limit` per minute whose largest reservation is `capacity`.
+    ///
+    /// `capacity` is clamped to `1..=limit`; `limit` must be at least 1.
+    pub fn new(limit: u64, capacity: u64) -> Self {
+        let limit = limit.max(1);
+        let capacity = capacity.clamp(1, limit);
+        Self {
+            limit,
+            capacity,
+            rate: limit + 1 - capacity,
+            tat: 0,
+            blocked_until: 0,
+        }
+    }
+
+    /// The configured limit per minute.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The largest amount one reservation may take.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// What the bucket refills per minute.
+    pub fn refill_per_minute(&self) -> u64 {
+        self.rate
+    }
+
+    fn scaled(&self, now: u64) -> u128 {
+        u128::from(now) * u128::from(self.rate)
+    }
+
+    fn tokens(amount: u64) -> u128 {
+        u128::from(amount) * u128::from(WINDOW_MS)
+    }
+
+    /// Changes the limit or capacity, keeping what is currently owed.
+    pub fn reconfigure(&mut self, limit: u64, capacity: u64, now: u64) {
+        let owed = self.tat.saturating_sub(self.scaled(now));
+        let owed_tokens = owed / u128::from(WINDOW_MS);
+        let blocked_until = self.blocked_until;
+        *self = Bucket::new(limit, capacity);
+        self.tat = self.scaled(now) + owed_tokens * u128::from(WINDOW_MS);
+        self.blocked_until = blocked_until;
+    }
+
+    /// What could be taken at `now`.
+    pub fn available(&self, now: u64) -> u64 {
+        if now < self.blocked_until {
+            return 0;
+        }
+        let owed = self.tat.saturating_sub(self.scaled(now));
+        let owed_tokens = owed.div_ceil(u128::from(WINDOW_MS));
+        self.capacity.saturating_sub(owed_tokens.min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// The earliest time, not before `now`, at which `amount` may be taken.
+    pub fn ready_at(&self, amount: u64, now: u64) -> u64 {
+        let amount = amount.min(self.capacity);
+        let allowed = Self::tokens(self.capacity - amount);
+        let ready = if self.tat <= allowed {
+            0
+        } else {
+            (self.tat - allowed).div_ceil(u128::from(self.rate))
+        };
+        (ready.min(u128::from(u64::MAX)) as u64)
+            .max(now)
+            .max(self.blocked_until)
+    }
+
+    /// Takes `amount` at `now`. Call only when [`Bucket::ready_at`] is not after `now`.
+    pub fn take(&mut self, amount: u64, now: u64) {
+        let amount = amount.min(self.capacity);
+        self.tat = self.tat.max(self.scaled(now)) + Self::tokens(amount);
+    }
+
+    /// Settles a reservation of `reserved` with what was really used: gives back the
+    /// difference, or takes the excess.
+    pub fn settle(&mut self, reserved: u64, used: u64, now: u64) {
+        let full = self.scaled(now);
+        if used > reserved {
+            self.tat = self.tat.max(full) + Self::tokens(used - reserved);
+        } else if self.tat > full {
+            self.tat = self.tat.saturating_sub(Self::tokens(reserved - used)).max(full);
+        }
+    }
+
+    /// Applies what the provider says is left of this limit until `reset_at`.
+    pub fn tighten(&mut self, remaining: u64, reset_at: u64, now: u64) {
+        if remaining == 0 {
+            self.blocked_until = self.blocked_until.max(reset_at);
+        } else if remaining < self.available(now) {
+            let owed = Self::tokens(self.capacity - remaining);
+            self.tat = self.tat.max(self.scaled(now) + owed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Greedily takes `amount` as soon as allowed and returns the times of the takes.
+    fn greedy(bucket: &mut Bucket, amount: u64, count: usize) -> Vec<u64> {
+        let mut now = 0;
+        let mut times = Vec::new();
+        for _ in 0..count {
+            now = bucket.ready_at(amount, now);
+            bucket.take(amount, now);
+            times.push(now);
+        }
+        times
+    }
+
+    fn worst_window(times: &[u64], amount: u64) -> u64 {
+        let mut worst = 0;
+        for (i, start) in times.iter().enumerate() {
+            let inside = times[i..].iter().take_while(|t| **t < start + WINDOW_MS).count();
+            worst = worst.max(inside as u64 * amount);
+        }
+        worst
+    }
+
+    #[test]
+    fn requests_fill_exactly_the_limit_in_every_window() {
+        let mut bucket = Bucket::new(50, 1);
+        let times = greedy(&mut bucket, 1, 500);
+        assert_eq!(worst_window(&times, 1), 50);
+        // 500 requests at 50 a minute: the last starts just under ten minutes in.
+        assert_eq!(times[499], 499 * 60_000 / 50);
+    }
+
+    #[test]
+    fn large_reservations_never_overfill_a_window() {
+        let mut bucket = Bucket::new(16_000, 4_096);
+        let times = greedy(&mut bucket, 4_096, 200);
+        assert!(worst_window(&times, 4_096) <= 16_000);
+    }
+
+    #[test]
+    fn a_refund_makes_room_sooner() {
+        let mut bucket = Bucket::new(10_000, 4_000);
+        bucket.take(4_000, 0);
+        let before = bucket.ready_at(4_000, 0);
+        bucket.settle(4_000, 1_000, 0);
+        assert!(bucket.ready_at(4_000, 0) < before);
+    }
+
+    #[test]
+    fn zero_remaining_blocks_until_the_reset() {
+        let mut bucket = Bucket::new(100, 1);
+        bucket.tighten(0, 5_000, 1_000);
+        assert_eq!(bucket.ready_at(1, 1_000), 5_000);
+        assert_eq!(bucket.available(4_999), 0);
+        assert_eq!(bucket.available(5_000), 1);
+    }
+
+    #[test]
+    fn reconfigure_keeps_what_is_owed() {
+        let mut bucket = Bucket::new(60, 1);
+        bucket.take(1, 0);
+        bucket.reconfigure(30, 1, 0);
+        assert_eq!(bucket.ready_at(1, 0), 2_000);
+    }
+}
