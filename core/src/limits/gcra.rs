@@ -81,7 +81,8 @@ impl Bucket {
         }
         let owed = self.tat.saturating_sub(self.scaled(now));
         let owed_tokens = owed.div_ceil(u128::from(WINDOW_MS));
-        self.capacity.saturating_sub(owed_tokens.min(u128::from(u64::MAX)) as u64)
+        self.capacity
+            .saturating_sub(owed_tokens.min(u128::from(u64::MAX)) as u64)
     }
 
     /// The earliest time, not before `now`, at which `amount` may be taken.
@@ -111,7 +112,10 @@ impl Bucket {
         if used > reserved {
             self.tat = self.tat.max(full) + Self::tokens(used - reserved);
         } else if self.tat > full {
-            self.tat = self.tat.saturating_sub(Self::tokens(reserved - used)).max(full);
+            self.tat = self
+                .tat
+                .saturating_sub(Self::tokens(reserved - used))
+                .max(full);
         }
     }
 
@@ -146,7 +150,10 @@ mod tests {
     fn worst_window(times: &[u64], amount: u64) -> u64 {
         let mut worst = 0;
         for (i, start) in times.iter().enumerate() {
-            let inside = times[i..].iter().take_while(|t| **t < start + WINDOW_MS).count();
+            let inside = times[i..]
+                .iter()
+                .take_while(|t| **t < start + WINDOW_MS)
+                .count();
             worst = worst.max(inside as u64 * amount);
         }
         worst

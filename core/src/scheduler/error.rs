@@ -88,10 +88,18 @@ impl fmt::Display for OutcomeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OutcomeError::UnknownJob(id) => {
-                write!(f, "attempt {} of item {}: no job {}", id.attempt, id.item, id.job)
+                write!(
+                    f,
+                    "attempt {} of item {}: no job {}",
+                    id.attempt, id.item, id.job
+                )
             }
             OutcomeError::UnknownItem(id) => {
-                write!(f, "attempt {}: job {} has no item {}", id.attempt, id.job, id.item)
+                write!(
+                    f,
+                    "attempt {}: job {} has no item {}",
+                    id.attempt, id.job, id.item
+                )
             }
         }
     }

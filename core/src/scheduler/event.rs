@@ -157,7 +157,11 @@ impl ItemStatus {
 
 /// A record of something that happened. Drivers persist and show them in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Event {
     /// A job changed status.
     JobStatus {

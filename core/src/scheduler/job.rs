@@ -122,7 +122,10 @@ impl Job {
             .collect();
         let reserved_cost = reservations
             .iter()
-            .map(|r| plan.price.cost_of(r.input_tokens as f64, r.output_tokens as f64))
+            .map(|r| {
+                plan.price
+                    .cost_of(r.input_tokens as f64, r.output_tokens as f64)
+            })
             .collect();
         Job {
             id,

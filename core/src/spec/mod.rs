@@ -237,8 +237,14 @@ impl Plan {
     ///
     /// If `index` is not below [`Plan::total`].
     pub fn tier_of(&self, index: u32) -> u16 {
-        let run = self.runs.partition_point(|run| run.start + run.count <= index);
-        assert!(index < self.total, "item {index} of a job of {}", self.total);
+        let run = self
+            .runs
+            .partition_point(|run| run.start + run.count <= index);
+        assert!(
+            index < self.total,
+            "item {index} of a job of {}",
+            self.total
+        );
         self.runs[run].tier
     }
 
@@ -260,7 +266,13 @@ fn out_of_range(field: &str, value: impl ToString, accepted: &'static str) -> Sp
     }
 }
 
-fn check_range(field: &str, value: u64, min: u64, max: u64, accepted: &'static str) -> Result<(), SpecError> {
+fn check_range(
+    field: &str,
+    value: u64,
+    min: u64,
+    max: u64,
+    accepted: &'static str,
+) -> Result<(), SpecError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -401,14 +413,29 @@ impl JobSpec {
             1000,
             "0 to 1000",
         )?;
-        check_range("max_tokens", self.max_tokens.into(), 1, 1_000_000, "1 to 1000000")?;
+        check_range(
+            "max_tokens",
+            self.max_tokens.into(),
+            1,
+            1_000_000,
+            "1 to 1000000",
+        )?;
         if let Some(max) = self.max_failures {
             check_range("max_failures", max, 1, MAX_ITEMS, "1 to 10000000")?;
         }
         let limits = [
-            ("limits.requests_per_minute", self.limits.requests_per_minute),
-            ("limits.input_tokens_per_minute", self.limits.input_tokens_per_minute),
-            ("limits.output_tokens_per_minute", self.limits.output_tokens_per_minute),
+            (
+                "limits.requests_per_minute",
+                self.limits.requests_per_minute,
+            ),
+            (
+                "limits.input_tokens_per_minute",
+                self.limits.input_tokens_per_minute,
+            ),
+            (
+                "limits.output_tokens_per_minute",
+                self.limits.output_tokens_per_minute,
+            ),
         ];
         for (field, limit) in limits {
             if let Some(limit) = limit {
@@ -417,10 +444,20 @@ impl JobSpec {
         }
         if let Some(cap) = self.spend_cap_usd {
             if !cap.is_finite() || cap <= 0.0 {
-                return Err(out_of_range("spend_cap_usd", cap, "a positive number of USD"));
+                return Err(out_of_range(
+                    "spend_cap_usd",
+                    cap,
+                    "a positive number of USD",
+                ));
             }
         }
-        check_range("backoff.base_ms", self.backoff.base_ms, 1, 3_600_000, "1 to 3600000")?;
+        check_range(
+            "backoff.base_ms",
+            self.backoff.base_ms,
+            1,
+            3_600_000,
+            "1 to 3600000",
+        )?;
         check_range(
             "backoff.max_ms",
             self.backoff.max_ms,
@@ -429,7 +466,13 @@ impl JobSpec {
             "from backoff.base_ms to 3600000",
         )?;
         for (i, batch) in self.batches.iter().enumerate() {
-            check_range(&format!("batches[{i}].count"), batch.count, 0, MAX_ITEMS, "0 to 10000000")?;
+            check_range(
+                &format!("batches[{i}].count"),
+                batch.count,
+                0,
+                MAX_ITEMS,
+                "0 to 10000000",
+            )?;
         }
         Ok(())
     }
@@ -459,15 +502,36 @@ impl JobSpec {
                     field: format!("tiers[{i}].name"),
                 });
             }
-            if self.tiers[..i].iter().any(|earlier| earlier.name == def.name) {
+            if self.tiers[..i]
+                .iter()
+                .any(|earlier| earlier.name == def.name)
+            {
                 return Err(SpecError::DuplicateTier {
                     tier: def.name.clone(),
                 });
             }
             let field = |name: &str| format!("tiers.{}.{name}", def.name);
-            check_range(&field("input_tokens"), def.profile.input_tokens.into(), 1, 10_000_000, "1 to 10000000")?;
-            check_range(&field("output_tokens"), def.profile.output_tokens.into(), 1, 10_000_000, "1 to 10000000")?;
-            check_range(&field("latency_ms"), def.profile.latency_ms, 1, 3_600_000, "1 to 3600000")?;
+            check_range(
+                &field("input_tokens"),
+                def.profile.input_tokens.into(),
+                1,
+                10_000_000,
+                "1 to 10000000",
+            )?;
+            check_range(
+                &field("output_tokens"),
+                def.profile.output_tokens.into(),
+                1,
+                10_000_000,
+                "1 to 10000000",
+            )?;
+            check_range(
+                &field("latency_ms"),
+                def.profile.latency_ms,
+                1,
+                3_600_000,
+                "1 to 3600000",
+            )?;
             match tiers.iter_mut().find(|(name, _)| *name == def.name) {
                 Some(built_in) => built_in.1 = def.profile,
                 None => tiers.push((def.name.clone(), def.profile)),
@@ -502,7 +566,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["scenario", "scenario", "template", "template", "template", "edge_case"]
+            [
+                "scenario",
+                "scenario",
+                "template",
+                "template",
+                "template",
+                "edge_case"
+            ]
         );
     }
 
@@ -513,7 +584,10 @@ mod tests {
             ..JobSpec::simple("gpt-4o", "template", 1)
         };
         let message = plan(&spec).unwrap_err().to_string();
-        assert_eq!(message, "concurrency: 0 is out of range, expected 1 to 1024");
+        assert_eq!(
+            message,
+            "concurrency: 0 is out of range, expected 1 to 1024"
+        );
     }
 
     #[test]
@@ -529,7 +603,10 @@ mod tests {
     fn unknown_tier_names_the_batch() {
         let spec = JobSpec::simple("gpt-4o", "sonnet", 1);
         let message = plan(&spec).unwrap_err().to_string();
-        assert!(message.starts_with("batches[0].tier: unknown tier `sonnet`"), "{message}");
+        assert!(
+            message.starts_with("batches[0].tier: unknown tier `sonnet`"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -582,7 +659,10 @@ mod tests {
                 spend_cap_usd: Some(cap),
                 ..JobSpec::simple("gpt-4o", "template", 1)
             };
-            assert!(plan(&spec).unwrap_err().to_string().starts_with("spend_cap_usd"));
+            assert!(plan(&spec)
+                .unwrap_err()
+                .to_string()
+                .starts_with("spend_cap_usd"));
         }
     }
 }

@@ -1,0 +1,140 @@
+//! Commands on a job: pause, resume, cancel, retry its failed items, and provider hints.
+
+use super::{CommandError, Event, ItemStatus, JobId, JobStatus, Scheduler, StatusReason};
+use crate::outcome::RateLimitHints;
+
+impl Scheduler {
+    /// Stops new dispatches of a `Queued` or `Running` job; attempts in flight finish
+    /// and their results are kept.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Illegal`] in any other status.
+    pub fn pause(&mut self, job: JobId, now: u64) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.now = self.now.max(now);
+        match self.jobs[position].status {
+            JobStatus::Queued | JobStatus::Running => {
+                self.change_status(position, JobStatus::Paused, StatusReason::Requested, now);
+                Ok(())
+            }
+            _ => Err(self.illegal(position, "pause")),
+        }
+    }
+
+    /// Lets a `Paused` job dispatch again.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Illegal`] in any other status.
+    pub fn resume(&mut self, job: JobId, now: u64) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.now = self.now.max(now);
+        if self.jobs[position].status != JobStatus::Paused {
+            return Err(self.illegal(position, "resume"));
+        }
+        let pass = self.min_pass(self.jobs[position].provider);
+        let job = &mut self.jobs[position];
+        job.pass = job.pass.max(pass);
+        job.started_at.get_or_insert(now);
+        self.change_status(position, JobStatus::Running, StatusReason::Requested, now);
+        self.settle_job(position, now);
+        Ok(())
+    }
+
+    /// Cancels a job: nothing new starts, queued items are cancelled at once, attempts in
+    /// flight finish and are kept, and the job ends `Cancelled` when none is left.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Illegal`] when the job is cancelling or has ended.
+    pub fn cancel(&mut self, job: JobId, now: u64) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.now = self.now.max(now);
+        match self.jobs[position].status {
+            JobStatus::Queued | JobStatus::Running | JobStatus::Paused => {
+                self.cancel_pending(position, now);
+                let status = if self.jobs[position].counts.in_flight > 0 {
+                    JobStatus::Cancelling
+                } else {
+                    JobStatus::Cancelled
+                };
+                self.change_status(position, status, StatusReason::Requested, now);
+                Ok(())
+            }
+            _ => Err(self.illegal(position, "cancel")),
+        }
+    }
+
+    /// Queues the failed items of a `Completed` or `Failed` job again, with fresh
+    /// attempts, and runs it. Items the `stop` policy cancelled are queued too.
+    /// Returns how many items were queued.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Illegal`] in any other status.
+    pub fn retry_failed(&mut self, job: JobId, now: u64) -> Result<u32, CommandError> {
+        let position = self.position(job)?;
+        self.now = self.now.max(now);
+        let status = self.jobs[position].status;
+        if !matches!(status, JobStatus::Completed | JobStatus::Failed) {
+            return Err(self.illegal(position, "retry"));
+        }
+
+        let job = &mut self.jobs[position];
+        let id = job.id;
+        let mut requeued = 0;
+        for index in 0..job.total() {
+            let slot = job.items[index as usize];
+            let again = slot.status == ItemStatus::Failed
+                || (status == JobStatus::Failed && slot.status == ItemStatus::Cancelled);
+            if again {
+                job.set_status(index, ItemStatus::Queued);
+                let slot = &mut job.items[index as usize];
+                slot.attempts = 0;
+                slot.rate_limited = 0;
+                job.ready.insert(index);
+                self.events.push_back(Event::Requeued {
+                    job: id,
+                    item: index,
+                    at: now,
+                });
+                requeued += 1;
+            }
+        }
+        if requeued == 0 {
+            return Ok(0);
+        }
+
+        job.failures = 0;
+        job.stopped = None;
+        job.finished_at = None;
+        let pass = self.min_pass(self.jobs[position].provider);
+        let job = &mut self.jobs[position];
+        job.pass = job.pass.max(pass);
+        self.change_status(position, JobStatus::Running, StatusReason::Requested, now);
+        Ok(requeued)
+    }
+
+    /// Applies a provider's rate-limit headers to the provider of `job`: the buckets
+    /// tighten, and a retry-after holds every job on that provider until it passes.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownJob`].
+    pub fn handle_hints(
+        &mut self,
+        job: JobId,
+        hints: &RateLimitHints,
+        now: u64,
+    ) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.now = self.now.max(now);
+        let provider = &mut self.providers[self.jobs[position].provider];
+        provider.limiter.tighten(hints, now);
+        if let Some(wait) = hints.retry_after_ms {
+            provider.hold_until = provider.hold_until.max(now + wait);
+        }
+        Ok(())
+    }
+}

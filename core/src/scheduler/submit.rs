@@ -1,0 +1,184 @@
+//! Adding jobs: fresh ones, ones restored from a store, and the providers they share.
+
+use super::job::Job;
+use super::{
+    CommandError, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason, SubmitError,
+};
+use crate::limits::{RateLimiter, Reservation};
+use crate::spec::{JobSpec, Plan};
+
+impl Scheduler {
+    /// Adds a job, `Queued`; it starts at the next [`Scheduler::poll_dispatch`].
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Spec`] when the spec is invalid, [`SubmitError::DuplicateJob`]
+    /// when `id` is taken. Nothing changes on error.
+    pub fn submit(&mut self, id: JobId, spec: JobSpec, now: u64) -> Result<(), SubmitError> {
+        self.add_job(id, spec, now)?;
+        self.emit_status(id, JobStatus::Queued, StatusReason::Requested, now);
+        Ok(())
+    }
+
+    /// Adds a job as a store remembers it, after a restart. Attempts that were in flight
+    /// or waiting to retry are queued again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::submit`], and [`SubmitError::UnknownItem`] when a record names
+    /// an item outside the job. Nothing changes on error.
+    pub fn restore(
+        &mut self,
+        id: JobId,
+        spec: JobSpec,
+        record: &JobRecord,
+        now: u64,
+    ) -> Result<(), SubmitError> {
+        let total = spec.plan(&self.pricing)?.total();
+        if let Some(bad) = record.items.iter().find(|item| item.index >= total) {
+            return Err(SubmitError::UnknownItem {
+                job: id,
+                item: bad.index,
+            });
+        }
+        let position = self.add_job(id, spec, now)?;
+        let job = &mut self.jobs[position];
+        job.spent_usd = record.spent_usd;
+        job.usage = record.usage;
+        job.started_at = record.started_at;
+        let fresh_from = record
+            .items
+            .iter()
+            .map(|item| item.index + 1)
+            .max()
+            .unwrap_or(0);
+        job.next_fresh = fresh_from;
+        for index in 0..fresh_from {
+            job.ready.insert(index);
+        }
+        for item in &record.items {
+            let slot = &mut job.items[item.index as usize];
+            slot.attempts = item.attempts.min(u8::MAX.into()) as u8;
+            slot.dispatches = item.dispatches;
+            if item.status.is_terminal() {
+                job.ready.remove(&item.index);
+                job.set_status(item.index, item.status);
+            }
+        }
+        job.failures = u64::from(job.counts.failed);
+        job.status = match record.status {
+            JobStatus::Queued | JobStatus::Running => JobStatus::Running,
+            other => other,
+        };
+        if job.status.is_finished() {
+            job.finished_at = Some(now);
+        }
+        if job.status == JobStatus::Cancelling {
+            self.cancel_pending(position, now);
+        }
+        self.settle_job(position, now);
+        Ok(())
+    }
+
+    pub(super) fn add_job(
+        &mut self,
+        id: JobId,
+        spec: JobSpec,
+        now: u64,
+    ) -> Result<usize, SubmitError> {
+        if self.index.contains_key(&id) {
+            return Err(SubmitError::DuplicateJob(id));
+        }
+        let plan = spec.plan(&self.pricing)?;
+        self.now = self.now.max(now);
+
+        let provider = self.provider_for(&spec, &plan, now);
+        let pass = self.min_pass(provider);
+        let mut job = Job::new(id, spec, plan, provider, now);
+        job.pass = pass;
+        self.jobs.push(job);
+        self.index.insert(id, self.jobs.len() - 1);
+        Ok(self.jobs.len() - 1)
+    }
+
+    pub(super) fn provider_for(&mut self, spec: &JobSpec, plan: &Plan, now: u64) -> usize {
+        let largest = Reservation {
+            input_tokens: plan
+                .tiers
+                .iter()
+                .map(|(_, profile)| u64::from(profile.input_tokens))
+                .max()
+                .unwrap_or(1),
+            output_tokens: spec.max_tokens.into(),
+        };
+        match self.providers.iter().position(|p| p.key == spec.provider) {
+            Some(position) => {
+                let provider = &mut self.providers[position];
+                provider.limits = provider.limits.tightest(spec.limits);
+                provider.largest = Reservation {
+                    input_tokens: provider.largest.input_tokens.max(largest.input_tokens),
+                    output_tokens: provider.largest.output_tokens.max(largest.output_tokens),
+                };
+                provider
+                    .limiter
+                    .configure(provider.limits, provider.largest, now);
+                position
+            }
+            None => {
+                self.providers.push(Provider {
+                    key: spec.provider.clone(),
+                    limiter: RateLimiter::new(spec.limits, largest),
+                    limits: spec.limits,
+                    largest,
+                    hold_until: 0,
+                    in_flight: 0,
+                    concurrency: None,
+                });
+                self.blocked.push(false);
+                self.providers.len() - 1
+            }
+        }
+    }
+
+    /// The lowest pass of the active jobs on `provider`, so that a job joining late
+    /// does not get a burst of catch-up dispatches.
+    pub(super) fn min_pass(&self, provider: usize) -> u64 {
+        self.jobs
+            .iter()
+            .filter(|job| job.provider == provider && job.status == JobStatus::Running)
+            .map(|job| job.pass)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Sets a concurrency ceiling shared by every job on provider `key` (`None`: no
+    /// ceiling beyond each job's own).
+    pub fn set_provider_concurrency(&mut self, key: &str, ceiling: Option<u32>) {
+        if let Some(provider) = self.providers.iter_mut().find(|p| p.key == key) {
+            provider.concurrency = ceiling;
+        }
+    }
+
+    /// Sets or clears a job's spend cap, for example to go on after it paused at the cap.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownJob`].
+    pub fn set_spend_cap(&mut self, job: JobId, cap_usd: Option<f64>) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.jobs[position].spec.spend_cap_usd = cap_usd;
+        Ok(())
+    }
+
+    /// Tells the scheduler how long the whole job was estimated to take, so that early
+    /// ETAs blend the estimate with the throughput seen so far.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownJob`].
+    pub fn set_estimate(&mut self, job: JobId, total_ms: u64) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        self.jobs[position].estimate_ms = Some(total_ms);
+        Ok(())
+    }
+}
