@@ -107,12 +107,13 @@ impl SimulatedModel {
     pub fn reply(&mut self, profile: &TierProfile, max_tokens: u32) -> SimulatedReply {
         let config = self.config;
         let mean_latency = config.latency_ms.unwrap_or(profile.latency_ms) as f64;
-        let latency_ms = self.rng.log_normal(mean_latency, config.latency_sigma) as u64;
+        let latency_ms =
+            libm::round(self.rng.log_normal(mean_latency, config.latency_sigma)) as u64;
         let input = u64::from(profile.input_tokens);
         let drawn = self
             .rng
             .log_normal(f64::from(profile.output_tokens), config.output_sigma);
-        let output = (drawn as u64).clamp(1, u64::from(max_tokens));
+        let output = (libm::round(drawn) as u64).clamp(1, u64::from(max_tokens));
 
         let faults = config.faults;
         let roll = self.rng.next_f64();
@@ -131,11 +132,20 @@ impl SimulatedModel {
                 retry_after_ms: Some(config.retry_after_ms),
             })
         } else if next(faults.overloaded) {
-            Some(Failure::new(FailureClass::Overloaded, "529 overloaded_error: simulated"))
+            Some(Failure::new(
+                FailureClass::Overloaded,
+                "529 overloaded_error: simulated",
+            ))
         } else if next(faults.transient) {
-            Some(Failure::new(FailureClass::Transient, "500 api_error: simulated"))
+            Some(Failure::new(
+                FailureClass::Transient,
+                "500 api_error: simulated",
+            ))
         } else if next(faults.permanent) {
-            Some(Failure::new(FailureClass::Permanent, "400 invalid_request_error: simulated"))
+            Some(Failure::new(
+                FailureClass::Permanent,
+                "400 invalid_request_error: simulated",
+            ))
         } else if next(faults.bad_output) {
             Some(Failure::new(
                 FailureClass::BadOutput,
