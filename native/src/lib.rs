@@ -1,0 +1,10 @@
+//! convoy: the native runner of convoy batches.
+//!
+//! Reads job files, drives the `convoy-core` scheduler on tokio, calls providers over
+//! HTTP (or the built-in simulated provider), keeps everything in one SQLite file and
+//! exports conversations as JSONL.
+
+pub mod conversation;
+pub mod mock;
+pub mod prompt;
+pub mod provider;

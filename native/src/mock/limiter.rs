@@ -1,0 +1,145 @@
+//! The mock server's request limit: a sliding 60 s window, and the counts it keeps.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+
+/// The length of the window requests per minute are counted over.
+pub const WINDOW_MS: u64 = 60_000;
+
+/// What the mock server has seen, as `GET /stats` reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MockStats {
+    /// Requests to either completion endpoint.
+    pub requests: u64,
+    /// Replies with a valid conversation.
+    pub succeeded: u64,
+    /// Requests refused with 429 for the request limit.
+    pub rate_limited: u64,
+    /// Requests that arrived while a retry-after given to the same client still ran.
+    pub ignored_retry_after: u64,
+    /// Injected 5xx and 529 replies.
+    pub faults: u64,
+    /// Replies whose text is deliberately not a valid conversation.
+    pub bad_outputs: u64,
+    /// Requests refused as malformed or unauthenticated.
+    pub refused: u64,
+}
+
+/// The verdict on one arriving request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead; `remaining` more fit in the window, which frees a slot at `reset_at_ms`.
+    Admitted {
+        /// Requests still allowed in the window after this one.
+        remaining: u64,
+        /// When the oldest request in the window leaves it.
+        reset_at_ms: u64,
+    },
+    /// Refused: wait `retry_after_ms`.
+    Refused {
+        /// How long until a slot frees.
+        retry_after_ms: u64,
+    },
+    /// There is no limit.
+    Unlimited,
+}
+
+/// Counts requests in the last minute and remembers the retry-after each client got.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    rpm: Option<u64>,
+    window: VecDeque<u64>,
+    retry_until: HashMap<String, u64>,
+    /// The counts so far.
+    pub stats: MockStats,
+}
+
+impl Limiter {
+    /// A limiter allowing `rpm` requests in any 60 s window (`None`: unlimited).
+    pub fn new(rpm: Option<u64>) -> Self {
+        Self {
+            rpm,
+            ..Self::default()
+        }
+    }
+
+    /// Counts a request from `client` arriving at `now` and decides whether it runs.
+    pub fn admit(&mut self, client: &str, now: u64) -> Admission {
+        self.stats.requests += 1;
+        if self
+            .retry_until
+            .get(client)
+            .is_some_and(|until| now < *until)
+        {
+            self.stats.ignored_retry_after += 1;
+        }
+        let Some(rpm) = self.rpm else {
+            return Admission::Unlimited;
+        };
+        while self.window.front().is_some_and(|at| at + WINDOW_MS <= now) {
+            self.window.pop_front();
+        }
+        if self.window.len() as u64 >= rpm {
+            let oldest = self.window.front().copied().unwrap_or(now);
+            let retry_after_ms = (oldest + WINDOW_MS).saturating_sub(now).max(1);
+            self.retry_until
+                .insert(client.to_owned(), now + retry_after_ms);
+            self.stats.rate_limited += 1;
+            return Admission::Refused { retry_after_ms };
+        }
+        self.window.push_back(now);
+        let oldest = self.window.front().copied().unwrap_or(now);
+        Admission::Admitted {
+            remaining: rpm - self.window.len() as u64,
+            reset_at_ms: oldest + WINDOW_MS,
+        }
+    }
+
+    /// The request limit.
+    pub fn rpm(&self) -> Option<u64> {
+        self.rpm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_window_refuses_until_its_oldest_request_leaves() {
+        let mut limiter = Limiter::new(Some(2));
+        assert!(matches!(
+            limiter.admit("a", 0),
+            Admission::Admitted { remaining: 1, .. }
+        ));
+        assert!(matches!(
+            limiter.admit("a", 10),
+            Admission::Admitted { remaining: 0, .. }
+        ));
+        assert_eq!(
+            limiter.admit("a", 20),
+            Admission::Refused {
+                retry_after_ms: 59_980
+            }
+        );
+        assert!(matches!(
+            limiter.admit("a", 60_000),
+            Admission::Admitted { .. }
+        ));
+        assert_eq!(limiter.stats.rate_limited, 1);
+    }
+
+    #[test]
+    fn a_request_inside_its_retry_after_is_counted_as_ignoring_it() {
+        let mut limiter = Limiter::new(Some(1));
+        limiter.admit("a", 0);
+        limiter.admit("a", 1_000);
+        limiter.admit("b", 2_000);
+        limiter.admit("a", 30_000);
+        limiter.admit("a", 61_000);
+        assert_eq!(limiter.stats.ignored_retry_after, 1);
+        assert_eq!(limiter.stats.requests, 5);
+    }
+}

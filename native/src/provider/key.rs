@@ -1,0 +1,54 @@
+//! API keys, kept out of every message and `Debug` output.
+
+use std::fmt;
+
+/// A secret API key. Its `Debug` and `Display` print `***`; only the request builder
+/// reads the key itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps `secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// Reads the key from the environment variable `variable`; `None` when it is unset
+    /// or empty.
+    pub fn from_env(variable: &str) -> Option<Self> {
+        std::env::var(variable)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| Self(value.trim().to_owned()))
+    }
+
+    /// The secret, for the `Authorization` or `x-api-key` header only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_hide_the_secret() {
+        let key = ApiKey::new("sk-secret-123");
+        assert_eq!(format!("{key:?}"), "***");
+        assert_eq!(format!("{key}"), "***");
+        assert_eq!(key.expose(), "sk-secret-123");
+    }
+}
