@@ -1,5 +1,7 @@
-//! One continuous token bucket, kept as a theoretical arrival time (GCRA).
+//! One continuous token bucket, kept as a theoretical arrival time (GCRA), with a log of
+//! the last minute's takes that keeps refunds from overfilling a window.
 
+use alloc::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds in the window every limit is expressed over.
@@ -14,6 +16,18 @@ pub const WINDOW_MS: u64 = 60_000;
 ///
 /// Time is kept scaled so that all arithmetic is exact: one millisecond is `R` units and
 /// one token is [`WINDOW_MS`] units.
+///
+/// Settling gives back what an attempt reserved and did not use, so that a bucket sized
+/// for `max_tokens` still runs near the limit when replies are shorter. A refund alone
+/// would break the guarantee: it returns capacity *now* for tokens charged at the
+/// dispatch, which may let the next minute hold more than the limit. So the bucket also
+/// keeps what was taken in the last [`WINDOW_MS`], each amount at its dispatch time and
+/// lowered to the real usage when it is settled, and admits nothing that would make the
+/// window ending now exceed the limit. The guarantee, for every half-open window of
+/// [`WINDOW_MS`]: the amounts charged to the attempts dispatched in it (the reservation
+/// while in flight, the real usage up to the reservation once settled) sum to at most the
+/// limit. Usage beyond a reservation is only known after the fact; it is charged when it
+/// is settled, so it delays later dispatches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     limit: u64,
@@ -23,6 +37,12 @@ pub struct Bucket {
     tat: u128,
     /// Nothing is admitted before this time (the provider said the limit is used up).
     blocked_until: u64,
+    /// What was taken in the last window: (time, amount), oldest first.
+    #[serde(default)]
+    window: VecDeque<(u64, u64)>,
+    /// The sum of the amounts in `window`.
+    #[serde(default)]
+    in_window: u64,
 }
 
 impl Bucket {
@@ -38,6 +58,8 @@ impl Bucket {
             rate: limit + 1 - capacity,
             tat: 0,
             blocked_until: 0,
+            window: VecDeque::new(),
+            in_window: 0,
         }
     }
 
@@ -68,10 +90,11 @@ impl Bucket {
     pub fn reconfigure(&mut self, limit: u64, capacity: u64, now: u64) {
         let owed = self.tat.saturating_sub(self.scaled(now));
         let owed_tokens = owed / u128::from(WINDOW_MS);
-        let blocked_until = self.blocked_until;
-        *self = Bucket::new(limit, capacity);
+        let previous = core::mem::replace(self, Bucket::new(limit, capacity));
         self.tat = self.scaled(now) + owed_tokens * u128::from(WINDOW_MS);
-        self.blocked_until = blocked_until;
+        self.blocked_until = previous.blocked_until;
+        self.window = previous.window;
+        self.in_window = previous.in_window;
     }
 
     /// What could be taken at `now`.
@@ -97,17 +120,87 @@ impl Bucket {
         (ready.min(u128::from(u64::MAX)) as u64)
             .max(now)
             .max(self.blocked_until)
+            .max(self.window_ready_at(amount, now))
+    }
+
+    /// The earliest time, not before `now`, at which the window ending then has room for
+    /// `amount` (at most the capacity).
+    fn window_ready_at(&self, amount: u64, now: u64) -> u64 {
+        let mut total = self.in_window;
+        for &(at, taken) in &self.window {
+            let expires = at + WINDOW_MS;
+            if expires > now && total + amount <= self.limit {
+                return now;
+            }
+            total -= taken;
+            if expires > now && total + amount <= self.limit {
+                return expires;
+            }
+        }
+        now
+    }
+
+    /// Forgets takes that no window from `now` on can hold.
+    fn forget_before(&mut self, now: u64) {
+        while let Some(&(at, taken)) = self.window.front() {
+            if at + WINDOW_MS > now {
+                break;
+            }
+            self.window.pop_front();
+            self.in_window -= taken;
+        }
+    }
+
+    /// Logs `amount` taken at `at`, keeping the log in time order.
+    fn log(&mut self, at: u64, amount: u64) {
+        let position = self.window.partition_point(|&(logged, _)| logged <= at);
+        self.window.insert(position, (at, amount));
+        self.in_window += amount;
     }
 
     /// Takes `amount` at `now`. Call only when [`Bucket::ready_at`] is not after `now`.
     pub fn take(&mut self, amount: u64, now: u64) {
         let amount = amount.min(self.capacity);
         self.tat = self.tat.max(self.scaled(now)) + Self::tokens(amount);
+        self.forget_before(now);
+        self.log(now, amount);
     }
 
-    /// Settles a reservation of `reserved` with what was really used: gives back the
-    /// difference, or takes the excess.
+    /// Settles a reservation of `reserved` taken at `dispatched_at` with what was really
+    /// used: gives back the difference, or takes the excess.
+    pub fn settle_dispatched(&mut self, reserved: u64, used: u64, dispatched_at: u64, now: u64) {
+        self.forget_before(now);
+        let reserved = reserved.min(self.capacity);
+        let from = self.window.partition_point(|&(at, _)| at < dispatched_at);
+        let logged = self
+            .window
+            .range_mut(from..)
+            .take_while(|(at, _)| *at == dispatched_at)
+            .find(|(_, taken)| *taken == reserved);
+        if let Some((_, taken)) = logged {
+            let kept = used.min(reserved);
+            self.in_window -= *taken - kept;
+            *taken = kept;
+        }
+        if used > reserved {
+            self.log(now, used - reserved);
+        }
+        self.refund_or_charge(reserved, used, now);
+    }
+
+    /// Settles a reservation of `reserved` with what was really used, when the time of
+    /// its dispatch is not known: the bucket refills or owes the difference, but the
+    /// window keeps the whole reservation, so later dispatches may wait longer than
+    /// with [`Bucket::settle_dispatched`].
     pub fn settle(&mut self, reserved: u64, used: u64, now: u64) {
+        self.forget_before(now);
+        if used > reserved {
+            self.log(now, used - reserved);
+        }
+        self.refund_or_charge(reserved, used, now);
+    }
+
+    fn refund_or_charge(&mut self, reserved: u64, used: u64, now: u64) {
         let full = self.scaled(now);
         if used > reserved {
             self.tat = self.tat.max(full) + Self::tokens(used - reserved);

@@ -148,7 +148,25 @@ impl RateLimiter {
         }
     }
 
-    /// Settles `reservation` with the tokens really used.
+    /// Settles `reservation`, taken at `dispatched_at`, with the tokens really used.
+    pub fn settle_dispatched(
+        &mut self,
+        reservation: Reservation,
+        dispatched_at: u64,
+        input: u64,
+        output: u64,
+        now: u64,
+    ) {
+        if let Some(bucket) = &mut self.input {
+            bucket.settle_dispatched(reservation.input_tokens, input, dispatched_at, now);
+        }
+        if let Some(bucket) = &mut self.output {
+            bucket.settle_dispatched(reservation.output_tokens, output, dispatched_at, now);
+        }
+    }
+
+    /// Settles `reservation` with the tokens really used, when the time of its dispatch is
+    /// not known (see [`Bucket::settle`]).
     pub fn settle(&mut self, reservation: Reservation, input: u64, output: u64, now: u64) {
         if let Some(bucket) = &mut self.input {
             bucket.settle(reservation.input_tokens, input, now);

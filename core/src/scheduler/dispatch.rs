@@ -77,7 +77,7 @@ impl Scheduler {
             }
             job.holdup = None;
             let key = (job.pass, job.id, position);
-            if best.is_none_or(|best| key < best) {
+            if best.map_or(true, |best| key < best) {
                 best = Some(key);
             }
         }
@@ -101,6 +101,7 @@ impl Scheduler {
             item: index,
             attempt: slot.dispatches,
         };
+        job.dispatched_at.insert(index, now);
         job.in_flight_per_tier[usize::from(tier)] += 1;
         job.pass += STRIDE / job.spec.priority.weight();
         let provider = &mut self.providers[job.provider];
@@ -117,25 +118,45 @@ impl Scheduler {
     }
 
     /// The latest time at which the driver should call [`Scheduler::poll_dispatch`]
-    /// again even if nothing else happens: a retry falls due, a rate limit or a
-    /// retry-after clears. `None` when only an outcome or a command can change anything.
+    /// again even if nothing else happens: a job was submitted, a retry falls due, a rate
+    /// limit or a retry-after clears. `None` when only an outcome or a command can change
+    /// anything.
+    ///
+    /// Right after [`Scheduler::poll_dispatch`] returned `None` at `now`, the timeout is
+    /// never at or before `now`, so a driver that waits for it never spins.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
         let mut earliest: Option<u64> = None;
         let mut consider = |at: u64| earliest = Some(earliest.map_or(at, |e| e.min(at)));
         for job in &self.jobs {
-            if job.status != JobStatus::Running || job.stopped.is_some() {
+            if job.status == JobStatus::Queued {
+                consider(self.now);
+            }
+            if job.status == JobStatus::Running && job.stopped.is_none() {
+                if let Some(due) = job.next_due() {
+                    consider(due);
+                }
+            }
+        }
+
+        // Each provider is waiting for the job `poll_dispatch` would try first on it.
+        for (position, provider) in self.providers.iter().enumerate() {
+            let first = self
+                .jobs
+                .iter()
+                .filter(|job| job.provider == position && job.wants_dispatch())
+                .min_by_key(|job| (job.pass, job.id));
+            let Some(job) = first else {
                 continue;
-            }
-            if let Some(due) = job.next_due() {
-                consider(due);
-            }
-            if !job.wants_dispatch() {
-                continue;
-            }
-            let provider = &self.providers[job.provider];
+            };
             if provider.hold_until > self.now {
                 consider(provider.hold_until);
+                continue;
+            }
+            if provider
+                .concurrency
+                .is_some_and(|ceiling| provider.in_flight >= ceiling)
+            {
                 continue;
             }
             let index = job.next_item().expect("wants_dispatch implies an item");

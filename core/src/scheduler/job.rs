@@ -1,6 +1,6 @@
 //! One job inside the scheduler: its items, its queues and its counters.
 
-use alloc::collections::{BTreeSet, BinaryHeap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
@@ -85,6 +85,8 @@ pub(crate) struct Job {
     /// Items waiting for a retry, by the time they are due.
     pub waiting: BinaryHeap<Reverse<(u64, u32)>>,
     pub counts: Counts,
+    /// When each item in flight was dispatched, to settle its reservation.
+    pub dispatched_at: BTreeMap<u32, u64>,
     /// Attempts in flight per tier, to know the cost reserved.
     pub in_flight_per_tier: Vec<u32>,
     /// What one attempt of each tier reserves.
@@ -140,6 +142,7 @@ impl Job {
                 queued: total,
                 ..Counts::default()
             },
+            dispatched_at: BTreeMap::new(),
             in_flight_per_tier: alloc::vec![0; plan.tiers.len()],
             reservations,
             reserved_cost,

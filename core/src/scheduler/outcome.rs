@@ -51,10 +51,12 @@ impl Scheduler {
         let tier = usize::from(job.plan.tier_of(attempt.item));
         let reservation = job.reservations[tier];
         job.in_flight_per_tier[tier] -= 1;
+        let dispatched_at = job.dispatched_at.remove(&attempt.item).unwrap_or(now);
         let provider = &mut self.providers[job.provider];
         provider.in_flight -= 1;
-        provider.limiter.settle(
+        provider.limiter.settle_dispatched(
             reservation,
+            dispatched_at,
             outcome.usage.total_input(),
             outcome.usage.output_tokens,
             now,
@@ -133,13 +135,16 @@ impl Scheduler {
         match failure.class {
             FailureClass::Permanent => None,
             FailureClass::RateLimited => {
+                // The provider asked every caller to wait, whether or not this item may
+                // try again.
+                let wait = failure.retry_after_ms.unwrap_or(backoff.base_ms);
+                let provider = &mut self.providers[job.provider];
+                provider.hold_until = provider.hold_until.max(now + wait);
+
                 slot.rate_limited = slot.rate_limited.saturating_add(1);
                 if u32::from(slot.rate_limited) > job.spec.max_rate_limited_retries {
                     return None;
                 }
-                let wait = failure.retry_after_ms.unwrap_or(backoff.base_ms);
-                let provider = &mut self.providers[job.provider];
-                provider.hold_until = provider.hold_until.max(now + wait);
                 Some(provider.hold_until)
             }
             FailureClass::Overloaded | FailureClass::Transient | FailureClass::BadOutput => {
@@ -186,6 +191,10 @@ impl Scheduler {
 
     /// Ends the job if nothing is left for it to do.
     pub(super) fn settle_job(&mut self, position: usize, now: u64) {
+        if self.jobs[position].status == JobStatus::Cancelling {
+            // An attempt that finished during the cancel may have scheduled a retry.
+            self.cancel_pending(position, now);
+        }
         let job = &self.jobs[position];
         let idle = job.counts.in_flight == 0;
         match job.status {

@@ -1,0 +1,818 @@
+//! Property tests of the scheduler: random commands, outcomes and clock advances, with
+//! every invariant the design promises checked after every step.
+//!
+//! A run drives one [`Scheduler`] the way a driver would (dispatch everything that may
+//! start, drain the events) and keeps its own model of what must be true: which attempts
+//! are in flight, which items ended, which jobs were stopped by their error policy, what
+//! each provider was sent and when. The model is built from inputs and events only, so
+//! a disagreement with the scheduler's queries is a bug in one of them.
+
+use std::collections::BTreeMap;
+
+use convoy_core::spec::{Backoff, Batch, TierDef};
+use convoy_core::{
+    AttemptId, CommandError, Disposition, ErrorPolicy, Event, Failure, FailureClass, ItemStatus,
+    JobId, JobSpec, JobStatus, Limits, ModelPrice, Outcome, Priority, RateLimitHints, Remaining,
+    Reservation, Scheduler, TierProfile, Usage,
+};
+use proptest::prelude::*;
+
+const WINDOW_MS: u64 = 60_000;
+const PROVIDERS: [&str; 2] = ["alpha", "beta"];
+
+/// A job to submit, with the settings drawn for it.
+#[derive(Debug, Clone)]
+struct JobPlan {
+    items: u64,
+    provider: usize,
+    concurrency: u32,
+    policy: ErrorPolicy,
+    max_failures: Option<u64>,
+    priority: Priority,
+    max_attempts: u32,
+    max_rate_limited_retries: u32,
+    input_tokens: u32,
+    max_tokens: u32,
+    spend_cap_usd: Option<f64>,
+    backoff_base_ms: u64,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Submits the next job not yet submitted.
+    Submit,
+    /// Feeds an outcome to one attempt in flight (picked by position).
+    Finish {
+        pick: usize,
+        kind: Kind,
+        input: u64,
+        output: u64,
+    },
+    /// Feeds again the outcome of an attempt that already finished.
+    Duplicate {
+        pick: usize,
+        kind: Kind,
+    },
+    Pause(usize),
+    Resume(usize),
+    Cancel(usize),
+    RetryFailed(usize),
+    Hints {
+        job: usize,
+        requests_left: Option<u64>,
+        retry_after_ms: Option<u64>,
+        reset_in_ms: u64,
+    },
+    Advance(u64),
+    /// Moves the clock to the scheduler's own timeout, if it has one.
+    AdvanceToTimeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Success,
+    RateLimited(Option<u64>),
+    Overloaded,
+    Transient,
+    BadOutput,
+    Permanent,
+}
+
+impl Kind {
+    fn outcome(self, usage: Usage) -> Outcome {
+        let (class, retry_after_ms) = match self {
+            Kind::Success => return Outcome::success(usage, 1_000),
+            Kind::RateLimited(after) => (FailureClass::RateLimited, after),
+            Kind::Overloaded => (FailureClass::Overloaded, None),
+            Kind::Transient => (FailureClass::Transient, None),
+            Kind::BadOutput => (FailureClass::BadOutput, None),
+            Kind::Permanent => (FailureClass::Permanent, None),
+        };
+        let failure = Failure {
+            class,
+            message: format!("{} from the provider", class.as_str()),
+            retry_after_ms,
+        };
+        Outcome::failure(failure, usage, 1_000)
+    }
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        4 => Just(Kind::Success),
+        1 => proptest::option::of(1u64..30_000).prop_map(Kind::RateLimited),
+        1 => Just(Kind::Overloaded),
+        1 => Just(Kind::Transient),
+        1 => Just(Kind::BadOutput),
+        1 => Just(Kind::Permanent),
+    ]
+}
+
+fn job_plan() -> impl Strategy<Value = JobPlan> {
+    (
+        (1u64..=6, 0..PROVIDERS.len(), 1u32..=4),
+        (
+            prop_oneof![Just(ErrorPolicy::Continue), Just(ErrorPolicy::Stop)],
+            proptest::option::of(1u64..=3),
+            prop_oneof![
+                Just(Priority::Low),
+                Just(Priority::Normal),
+                Just(Priority::High)
+            ],
+        ),
+        (1u32..=4, 0u32..=3, 10u32..=100, 10u32..=200),
+        (proptest::option::of(0.05f64..1.0), 100u64..=2_000),
+    )
+        .prop_map(
+            |(
+                (items, provider, concurrency),
+                (policy, max_failures, priority),
+                (max_attempts, max_rate_limited_retries, input_tokens, max_tokens),
+                (spend_cap_usd, backoff_base_ms),
+            )| JobPlan {
+                items,
+                provider,
+                concurrency,
+                policy,
+                max_failures,
+                priority,
+                max_attempts,
+                max_rate_limited_retries,
+                input_tokens,
+                max_tokens,
+                spend_cap_usd,
+                backoff_base_ms,
+            },
+        )
+}
+
+/// Limits per provider, loose enough that every job's largest attempt fits them.
+fn limits() -> impl Strategy<Value = Limits> {
+    (
+        proptest::option::of(1u64..=12),
+        proptest::option::of(100u64..=600),
+        proptest::option::of(200u64..=1_200),
+    )
+        .prop_map(|(rpm, itpm, otpm)| Limits {
+            requests_per_minute: rpm,
+            input_tokens_per_minute: itpm,
+            output_tokens_per_minute: otpm,
+        })
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => Just(Step::Submit),
+        8 => (any::<usize>(), kind(), 0u64..=130, 0u64..=220)
+            .prop_map(|(pick, kind, input, output)| Step::Finish { pick, kind, input, output }),
+        1 => (any::<usize>(), kind()).prop_map(|(pick, kind)| Step::Duplicate { pick, kind }),
+        1 => (0usize..3).prop_map(Step::Pause),
+        1 => (0usize..3).prop_map(Step::Resume),
+        1 => (0usize..3).prop_map(Step::Cancel),
+        1 => (0usize..3).prop_map(Step::RetryFailed),
+        1 => (
+            0usize..3,
+            proptest::option::of(0u64..=3),
+            proptest::option::of(1u64..=20_000),
+            0u64..=30_000,
+        )
+            .prop_map(|(job, requests_left, retry_after_ms, reset_in_ms)| Step::Hints {
+                job,
+                requests_left,
+                retry_after_ms,
+                reset_in_ms,
+            }),
+        3 => (1u64..=20_000).prop_map(Step::Advance),
+        2 => Just(Step::AdvanceToTimeout),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    seed: u64,
+    limits: Vec<Limits>,
+    jobs: Vec<JobPlan>,
+    steps: Vec<Step>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<u64>(),
+        proptest::collection::vec(limits(), PROVIDERS.len()),
+        proptest::collection::vec(job_plan(), 1..=3),
+        proptest::collection::vec(step(), 1..=40),
+    )
+        .prop_map(|(seed, limits, jobs, steps)| Case {
+            seed,
+            limits,
+            jobs,
+            steps,
+        })
+}
+
+fn spec_of(plan: &JobPlan, limits: Limits) -> JobSpec {
+    JobSpec {
+        name: "property".into(),
+        provider: PROVIDERS[plan.provider].into(),
+        model: "priced-per-token".into(),
+        pricing: Some(ModelPrice::new(1_000.0, 2_000.0)),
+        concurrency: plan.concurrency,
+        error_policy: plan.policy,
+        max_failures: plan.max_failures,
+        priority: plan.priority,
+        max_attempts: plan.max_attempts,
+        max_rate_limited_retries: plan.max_rate_limited_retries,
+        limits,
+        max_tokens: plan.max_tokens,
+        spend_cap_usd: plan.spend_cap_usd,
+        tiers: vec![TierDef {
+            name: "small".into(),
+            profile: TierProfile::new(plan.input_tokens, plan.max_tokens),
+        }],
+        batches: vec![Batch {
+            tier: "small".into(),
+            count: plan.items,
+        }],
+        backoff: Backoff {
+            base_ms: plan.backoff_base_ms,
+            max_ms: plan.backoff_base_ms * 4,
+        },
+        ..JobSpec::default()
+    }
+}
+
+/// What one provider was sent: per attempt, when, what it reserved and, once settled,
+/// what it really used.
+#[derive(Debug, Default)]
+struct Sent {
+    attempts: Vec<(u64, Reservation, Option<Usage>)>,
+}
+
+impl Sent {
+    /// The most any half-open 60 s window holds of requests, input and output tokens.
+    ///
+    /// A settled attempt counts what it really used, up to what it reserved: tokens used
+    /// beyond a reservation were unknown when it was dispatched and are charged to later
+    /// dispatches instead. An attempt in flight counts its whole reservation.
+    fn worst_windows(&self) -> [u64; 3] {
+        let charge = |reservation: &Reservation, usage: &Option<Usage>| match usage {
+            Some(usage) => [
+                1,
+                usage.total_input().min(reservation.input_tokens),
+                usage.output_tokens.min(reservation.output_tokens),
+            ],
+            None => [1, reservation.input_tokens, reservation.output_tokens],
+        };
+        let mut worst = [0; 3];
+        for (start, _, _) in &self.attempts {
+            let mut sums = [0; 3];
+            for (at, reservation, usage) in &self.attempts {
+                if *at >= *start && *at < start + WINDOW_MS {
+                    let charged = charge(reservation, usage);
+                    for k in 0..3 {
+                        sums[k] += charged[k];
+                    }
+                }
+            }
+            for k in 0..3 {
+                worst[k] = worst[k].max(sums[k]);
+            }
+        }
+        worst
+    }
+}
+
+/// An item as the events describe it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Seen {
+    Queued,
+    InFlight(u32),
+    WaitingRetry,
+    Ended(ItemStatus),
+}
+
+/// The scheduler under test and everything the run has learned from outside it.
+struct Run {
+    scheduler: Scheduler,
+    case: Case,
+    now: u64,
+    submitted: usize,
+    ids: Vec<JobId>,
+    in_flight: Vec<AttemptId>,
+    finished: Vec<AttemptId>,
+    items: BTreeMap<JobId, Vec<Seen>>,
+    /// Items failed for good since each job last started running, and whether the error
+    /// policy or `max_failures` has stopped it.
+    failures: BTreeMap<JobId, (u64, bool)>,
+    /// Nothing may be dispatched on a provider before this time.
+    hold_until: Vec<u64>,
+    sent: Vec<Sent>,
+    dispatch_index: BTreeMap<AttemptId, (usize, usize)>,
+    /// Spend caps were lifted to let the jobs finish.
+    caps_lifted: bool,
+    log: Vec<String>,
+}
+
+impl Run {
+    fn new(case: Case) -> Self {
+        Run {
+            scheduler: Scheduler::new(case.seed),
+            now: 0,
+            submitted: 0,
+            ids: Vec::new(),
+            in_flight: Vec::new(),
+            finished: Vec::new(),
+            items: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            hold_until: vec![0; PROVIDERS.len()],
+            sent: PROVIDERS.iter().map(|_| Sent::default()).collect(),
+            dispatch_index: BTreeMap::new(),
+            caps_lifted: false,
+            log: Vec::new(),
+            case,
+        }
+    }
+
+    fn plan_of(&self, job: JobId) -> &JobPlan {
+        &self.case.jobs[job.0 as usize]
+    }
+
+    fn submit_next(&mut self) {
+        let Some(plan) = self.case.jobs.get(self.submitted) else {
+            return;
+        };
+        let id = JobId(self.submitted as u64);
+        let spec = spec_of(plan, self.case.limits[plan.provider]);
+        self.scheduler
+            .submit(id, spec, self.now)
+            .expect("generated specs are valid");
+        self.items
+            .insert(id, vec![Seen::Queued; plan.items as usize]);
+        self.failures.insert(id, (0, false));
+        self.ids.push(id);
+        self.submitted += 1;
+    }
+
+    fn job(&self, pick: usize) -> Option<JobId> {
+        (!self.ids.is_empty()).then(|| self.ids[pick % self.ids.len()])
+    }
+
+    fn execute(&mut self, step: &Step) -> Result<(), TestCaseError> {
+        match *step {
+            Step::Submit => self.submit_next(),
+            Step::Finish {
+                pick,
+                kind,
+                input,
+                output,
+            } => {
+                if self.in_flight.is_empty() {
+                    return Ok(());
+                }
+                let attempt = self.in_flight.remove(pick % self.in_flight.len());
+                self.finished.push(attempt);
+                let usage = Usage::new(input, output);
+                let provider = self.plan_of(attempt.job).provider;
+                if let Kind::RateLimited(after) = kind {
+                    let base = self.plan_of(attempt.job).backoff_base_ms;
+                    let hold = &mut self.hold_until[provider];
+                    *hold = (*hold).max(self.now + after.unwrap_or(base));
+                }
+                let disposition =
+                    self.scheduler
+                        .handle_outcome(attempt, kind.outcome(usage), self.now);
+                prop_assert_eq!(disposition, Ok(Disposition::Accepted));
+                let (provider, position) = self.dispatch_index[&attempt];
+                self.sent[provider].attempts[position].2 = Some(usage);
+            }
+            Step::Duplicate { pick, kind } => {
+                if self.finished.is_empty() {
+                    return Ok(());
+                }
+                let attempt = self.finished[pick % self.finished.len()];
+                self.check_stale_changes_nothing(attempt, kind)?;
+            }
+            Step::Pause(job) => self.command(job, "pause")?,
+            Step::Resume(job) => self.command(job, "resume")?,
+            Step::Cancel(job) => self.command(job, "cancel")?,
+            Step::RetryFailed(job) => self.command(job, "retry")?,
+            Step::Hints {
+                job,
+                requests_left,
+                retry_after_ms,
+                reset_in_ms,
+            } => {
+                let Some(job) = self.job(job) else {
+                    return Ok(());
+                };
+                let hints = RateLimitHints {
+                    requests: requests_left.map(|remaining| Remaining {
+                        remaining,
+                        reset_at_ms: self.now + reset_in_ms,
+                    }),
+                    retry_after_ms,
+                    ..RateLimitHints::default()
+                };
+                if let Some(after) = retry_after_ms {
+                    let provider = self.plan_of(job).provider;
+                    let hold = &mut self.hold_until[provider];
+                    *hold = (*hold).max(self.now + after);
+                }
+                self.scheduler.handle_hints(job, &hints, self.now).unwrap();
+            }
+            Step::Advance(ms) => self.now += ms,
+            Step::AdvanceToTimeout => {
+                if let Some(at) = self.scheduler.poll_timeout() {
+                    self.now = self.now.max(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a command, and checks that it was refused exactly when the status forbids
+    /// it, with an error naming the job, its status and the command.
+    fn command(&mut self, pick: usize, command: &'static str) -> Result<(), TestCaseError> {
+        let Some(job) = self.job(pick) else {
+            return Ok(());
+        };
+        let before = self.scheduler.status(job).unwrap();
+        let legal = match command {
+            "pause" => matches!(before, JobStatus::Queued | JobStatus::Running),
+            "resume" => before == JobStatus::Paused,
+            "cancel" => matches!(
+                before,
+                JobStatus::Queued | JobStatus::Running | JobStatus::Paused
+            ),
+            _ => matches!(before, JobStatus::Completed | JobStatus::Failed),
+        };
+        let result = match command {
+            "pause" => self.scheduler.pause(job, self.now),
+            "resume" => self.scheduler.resume(job, self.now),
+            "cancel" => self.scheduler.cancel(job, self.now),
+            _ => self.scheduler.retry_failed(job, self.now).map(|_| ()),
+        };
+        match result {
+            Ok(()) => {
+                prop_assert!(legal, "{command} of a {before} job was accepted");
+                if command == "retry" && self.scheduler.status(job) == Some(JobStatus::Running) {
+                    self.failures.insert(job, (0, false));
+                }
+            }
+            Err(error) => {
+                prop_assert!(!legal, "{command} of a {before} job was refused: {error}");
+                prop_assert_eq!(
+                    &error,
+                    &CommandError::Illegal {
+                        job,
+                        status: before,
+                        command,
+                    }
+                );
+                let message = error.to_string();
+                prop_assert!(message.contains(&format!("job {}", job.0)), "{}", message);
+                prop_assert!(message.contains(before.as_str()), "{}", message);
+                prop_assert!(message.contains(command), "{}", message);
+                prop_assert_eq!(self.scheduler.status(job), Some(before));
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds `attempt` again and checks that only the cost moved.
+    fn check_stale_changes_nothing(
+        &mut self,
+        attempt: AttemptId,
+        kind: Kind,
+    ) -> Result<(), TestCaseError> {
+        let before = self.snapshot();
+        let cost_before = self
+            .scheduler
+            .progress(attempt.job, self.now)
+            .unwrap()
+            .cost_usd;
+        let usage = Usage::new(7, 11);
+        let disposition = self
+            .scheduler
+            .handle_outcome(attempt, kind.outcome(usage), self.now);
+        prop_assert_eq!(disposition, Ok(Disposition::Late));
+        prop_assert_eq!(before, self.snapshot());
+        let cost_after = self
+            .scheduler
+            .progress(attempt.job, self.now)
+            .unwrap()
+            .cost_usd;
+        prop_assert!(cost_after > cost_before);
+        let event = self.scheduler.poll_event();
+        prop_assert!(
+            matches!(event, Some(Event::LateOutcome { attempt: late, .. }) if late == attempt),
+            "expected a late outcome, got {:?}",
+            event
+        );
+        self.log.push(serde_json::to_string(&event).unwrap());
+        Ok(())
+    }
+
+    /// Everything observable about the jobs except their cost and token counts.
+    fn snapshot(&self) -> String {
+        let mut out = String::new();
+        for &job in &self.ids {
+            let mut progress = self.scheduler.progress(job, self.now).unwrap();
+            progress.cost_usd = 0.0;
+            progress.input_tokens = 0;
+            progress.output_tokens = 0;
+            out += &format!("{progress:?}");
+            for item in 0..self.plan_of(job).items as u32 {
+                out += &format!(
+                    "{:?}{:?}",
+                    self.scheduler.item_status(job, item),
+                    self.scheduler.item_attempts(job, item)
+                );
+            }
+        }
+        out + &format!("{:?}", self.scheduler.poll_timeout())
+    }
+
+    /// Starts everything the scheduler lets start now, checking each dispatch.
+    fn dispatch_all(&mut self) -> Result<(), TestCaseError> {
+        while let Some(dispatch) = self.scheduler.poll_dispatch(self.now) {
+            let attempt = dispatch.attempt;
+            let job = attempt.job;
+            let plan = self.plan_of(job).clone();
+            let status = self.scheduler.status(job).unwrap();
+            prop_assert_eq!(status, JobStatus::Running, "dispatched {:?}", attempt);
+            prop_assert!(
+                !self.failures[&job].1,
+                "dispatched {:?} after stop",
+                attempt
+            );
+            prop_assert!(
+                self.now >= self.hold_until[plan.provider],
+                "dispatched {:?} at {} during a retry-after until {}",
+                attempt,
+                self.now,
+                self.hold_until[plan.provider]
+            );
+            if let Some(cap) = plan.spend_cap_usd.filter(|_| !self.caps_lifted) {
+                let progress = self.scheduler.progress(job, self.now).unwrap();
+                prop_assert!(
+                    progress.cost_usd + progress.reserved_usd <= cap + 1e-9,
+                    "dispatch of {:?} crosses the spend cap {}: {:?}",
+                    attempt,
+                    cap,
+                    progress
+                );
+            }
+            let sent = &mut self.sent[plan.provider].attempts;
+            self.dispatch_index
+                .insert(attempt, (plan.provider, sent.len()));
+            sent.push((self.now, dispatch.reservation, None));
+            self.in_flight.push(attempt);
+        }
+        let timeout = self.scheduler.poll_timeout();
+        prop_assert!(
+            timeout.map_or(true, |at| at > self.now),
+            "poll_timeout {:?} is not after now {} although nothing can be dispatched",
+            timeout,
+            self.now
+        );
+        Ok(())
+    }
+
+    /// Drains the events, checks that they tell a consistent story, and logs them.
+    fn drain_events(&mut self) -> Result<(), TestCaseError> {
+        while let Some(event) = self.scheduler.poll_event() {
+            self.log.push(serde_json::to_string(&event).unwrap());
+            let job = event.job();
+            let items = self.items.get_mut(&job).unwrap();
+            match event {
+                Event::Dispatched { attempt, .. } => {
+                    let item = &mut items[attempt.item as usize];
+                    // A retry that fell due is queued again without an event.
+                    prop_assert!(
+                        matches!(*item, Seen::Queued | Seen::WaitingRetry),
+                        "dispatched {:?} of an item that was {:?}",
+                        attempt,
+                        item
+                    );
+                    *item = Seen::InFlight(attempt.attempt);
+                }
+                Event::Succeeded { attempt, .. } | Event::Failed { attempt, .. } => {
+                    let item = &mut items[attempt.item as usize];
+                    prop_assert_eq!(*item, Seen::InFlight(attempt.attempt));
+                    let ended = if matches!(event, Event::Succeeded { .. }) {
+                        ItemStatus::Succeeded
+                    } else {
+                        ItemStatus::Failed
+                    };
+                    *item = Seen::Ended(ended);
+                    if ended == ItemStatus::Failed {
+                        let plan = self.case.jobs[job.0 as usize].clone();
+                        let (failures, stopped) = self.failures.get_mut(&job).unwrap();
+                        *failures += 1;
+                        *stopped |= plan.policy == ErrorPolicy::Stop
+                            || plan.max_failures.is_some_and(|max| *failures >= max);
+                    }
+                }
+                Event::RetryScheduled { attempt, until, .. } => {
+                    let item = &mut items[attempt.item as usize];
+                    prop_assert_eq!(*item, Seen::InFlight(attempt.attempt));
+                    prop_assert!(until >= self.now);
+                    *item = Seen::WaitingRetry;
+                }
+                Event::Cancelled { item, .. } => {
+                    let item = &mut items[item as usize];
+                    prop_assert!(matches!(*item, Seen::Queued | Seen::WaitingRetry));
+                    *item = Seen::Ended(ItemStatus::Cancelled);
+                }
+                Event::Requeued { item, .. } => {
+                    let item = &mut items[item as usize];
+                    prop_assert!(
+                        matches!(
+                            *item,
+                            Seen::Ended(ItemStatus::Failed | ItemStatus::Cancelled)
+                        ),
+                        "requeued an item that was {:?}",
+                        item
+                    );
+                    *item = Seen::Queued;
+                }
+                Event::JobStatus { status, .. } => {
+                    if status.is_finished() {
+                        let open: Vec<usize> = (0..items.len())
+                            .filter(|&i| !matches!(items[i], Seen::Ended(_)))
+                            .collect();
+                        prop_assert!(open.is_empty(), "{job} is {status} with {open:?} open");
+                    }
+                }
+                Event::LateOutcome { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what must hold between any two steps.
+    fn check_invariants(&mut self) -> Result<(), TestCaseError> {
+        for &job in &self.ids {
+            let plan = self.plan_of(job).clone();
+            let progress = self.scheduler.progress(job, self.now).unwrap();
+            let ended = progress.succeeded + progress.failed + progress.cancelled;
+            prop_assert_eq!(ended + progress.queued + progress.in_flight, progress.total);
+            prop_assert_eq!(u64::from(progress.total), plan.items);
+            prop_assert!(progress.in_flight <= plan.concurrency);
+            prop_assert!(progress.waiting_retry <= progress.queued);
+
+            let mut by_status = BTreeMap::new();
+            for item in 0..plan.items as u32 {
+                let status = self.scheduler.item_status(job, item).unwrap();
+                *by_status.entry(status.as_str()).or_insert(0u32) += 1;
+                let seen = self.items[&job][item as usize];
+                let matches = match seen {
+                    Seen::Queued => status == ItemStatus::Queued,
+                    Seen::InFlight(_) => status == ItemStatus::InFlight,
+                    // A retry that fell due is queued again without an event.
+                    Seen::WaitingRetry => {
+                        matches!(status, ItemStatus::WaitingRetry | ItemStatus::Queued)
+                    }
+                    Seen::Ended(ended) => status == ended,
+                };
+                prop_assert!(
+                    matches,
+                    "{job} item {item}: events say {seen:?}, status {status:?}"
+                );
+            }
+            let count = |name: &str| by_status.get(name).copied().unwrap_or(0);
+            prop_assert_eq!(count("succeeded"), progress.succeeded);
+            prop_assert_eq!(count("failed"), progress.failed);
+            prop_assert_eq!(count("cancelled"), progress.cancelled);
+            prop_assert_eq!(count("in_flight"), progress.in_flight);
+            let in_flight = self.in_flight.iter().filter(|a| a.job == job).count();
+            prop_assert_eq!(in_flight as u32, progress.in_flight);
+
+            if progress.status.is_finished() {
+                prop_assert_eq!(ended, progress.total, "{:?}", progress);
+                prop_assert!(progress.finished_at.is_some());
+            }
+        }
+
+        for (provider, sent) in self.sent.iter().enumerate() {
+            let limits = self.case.limits[provider];
+            let worst = sent.worst_windows();
+            let configured = [
+                limits.requests_per_minute,
+                limits.input_tokens_per_minute,
+                limits.output_tokens_per_minute,
+            ];
+            for (measured, limit) in worst.iter().zip(configured) {
+                if let Some(limit) = limit {
+                    prop_assert!(
+                        *measured <= limit,
+                        "provider {provider}: a window holds {worst:?} against {limits:?}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets every job run to its end: resumes what is paused, lifts spend caps, and
+    /// answers every attempt with a success, following the scheduler's timeouts.
+    fn finish(&mut self) -> Result<(), TestCaseError> {
+        while self.submitted < self.case.jobs.len() {
+            self.submit_next();
+        }
+        self.caps_lifted = true;
+        for _ in 0..1_000 {
+            for &job in &self.ids.clone() {
+                self.scheduler.set_spend_cap(job, None).unwrap();
+                if self.scheduler.status(job) == Some(JobStatus::Paused) {
+                    self.scheduler.resume(job, self.now).unwrap();
+                }
+            }
+            self.dispatch_all()?;
+            self.drain_events()?;
+            if !self.in_flight.is_empty() {
+                self.execute(&Step::Finish {
+                    pick: 0,
+                    kind: Kind::Success,
+                    input: 10,
+                    output: 10,
+                })?;
+            } else {
+                match self.scheduler.poll_timeout() {
+                    Some(at) => self.now = at,
+                    None => break,
+                }
+            }
+            self.drain_events()?;
+            self.check_invariants()?;
+        }
+        for &job in &self.ids {
+            let status = self.scheduler.status(job).unwrap();
+            prop_assert!(status.is_finished(), "{job} stalled in {status}");
+        }
+        Ok(())
+    }
+}
+
+/// Runs a case, checking every invariant after every step; returns the event log.
+fn run(case: &Case) -> Result<Vec<String>, TestCaseError> {
+    let mut run = Run::new(case.clone());
+    run.submit_next();
+    for step in &case.steps {
+        run.execute(step)?;
+        run.drain_events()?;
+        run.dispatch_all()?;
+        run.drain_events()?;
+        run.check_invariants()?;
+    }
+    run.finish()?;
+    Ok(run.log)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_500))]
+
+    #[test]
+    fn every_invariant_holds_after_every_step(case in case()) {
+        run(&case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn the_same_seed_and_inputs_give_the_same_event_log(case in case()) {
+        let first = run(&case)?;
+        let second = run(&case)?;
+        prop_assert_eq!(first, second);
+    }
+}
+
+#[test]
+fn a_run_without_steps_finishes_every_item_with_one_success() {
+    let case = Case {
+        seed: 1,
+        limits: vec![Limits::default(); PROVIDERS.len()],
+        jobs: vec![JobPlan {
+            items: 3,
+            provider: 0,
+            concurrency: 2,
+            policy: ErrorPolicy::Continue,
+            max_failures: None,
+            priority: Priority::Normal,
+            max_attempts: 2,
+            max_rate_limited_retries: 1,
+            input_tokens: 10,
+            max_tokens: 10,
+            spend_cap_usd: None,
+            backoff_base_ms: 100,
+        }],
+        steps: vec![],
+    };
+    let log = run(&case).unwrap();
+    let successes = log.iter().filter(|e| e.contains("\"succeeded\"")).count();
+    assert_eq!(successes, 3, "{log:#?}");
+}
