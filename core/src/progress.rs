@@ -111,10 +111,16 @@ impl Scheduler {
         let end = job.finished_at.unwrap_or(now);
         let elapsed_ms = job.started_at.map_or(0, |start| end.saturating_sub(start));
 
-        let recent_rate = match (job.recent.front(), job.recent.len()) {
-            (Some(first), n) if n > 0 => {
-                let span = now.saturating_sub(*first).max(1) as f64;
-                n as f64 / span
+        // Completions per millisecond over the recent ones: counted from the start while
+        // the ring of recent completions has not wrapped, else between its ends.
+        let recent_rate = match (job.started_at, job.recent.front()) {
+            (Some(start), Some(&first)) => {
+                let (count, since) = if job.completed_runs > job.recent.len() as u64 {
+                    (job.recent.len() - 1, first)
+                } else {
+                    (job.recent.len(), start)
+                };
+                count as f64 / end.saturating_sub(since).max(1) as f64
             }
             _ => 0.0,
         };

@@ -7,27 +7,31 @@ use serde::{Deserialize, Serialize};
 /// Milliseconds in the window every limit is expressed over.
 pub const WINDOW_MS: u64 = 60_000;
 
-/// A token bucket for one per-minute limit, sized so that no sliding 60-second window
-/// can admit more than the limit.
+/// A token bucket for one per-minute limit that no sliding 60-second window can exceed.
 ///
-/// A bucket of capacity `C` refilled at `R` per minute admits at most `C + R - 1` in any
-/// window shorter than a minute, so a limit `L` gets `R = L + 1 - C`, where `C` is the
-/// largest single reservation. For requests `C = 1` and the bucket refills at exactly `L`.
+/// Two parts decide together when an amount may be taken:
 ///
-/// Time is kept scaled so that all arithmetic is exact: one millisecond is `R` units and
-/// one token is [`WINDOW_MS`] units.
+/// - a continuous bucket paces dispatches. A bucket of capacity `C` refilled at `R` per
+///   minute admits at most `C + R - 1` in any window shorter than a minute, so a limit
+///   `L` gets `R = L + 1 - C`, where `C` is the largest single reservation. For requests
+///   `C = 1` and the bucket refills at exactly `L`, one request every `60 s / L`;
+/// - a log of what was taken in the last [`WINDOW_MS`], each amount at its dispatch time,
+///   admits nothing that would make the window ending now hold more than `L`.
 ///
-/// Settling gives back what an attempt reserved and did not use, so that a bucket sized
-/// for `max_tokens` still runs near the limit when replies are shorter. A refund alone
-/// would break the guarantee: it returns capacity *now* for tokens charged at the
-/// dispatch, which may let the next minute hold more than the limit. So the bucket also
-/// keeps what was taken in the last [`WINDOW_MS`], each amount at its dispatch time and
-/// lowered to the real usage when it is settled, and admits nothing that would make the
-/// window ending now exceed the limit. The guarantee, for every half-open window of
-/// [`WINDOW_MS`]: the amounts charged to the attempts dispatched in it (the reservation
-/// while in flight, the real usage up to the reservation once settled) sum to at most the
-/// limit. Usage beyond a reservation is only known after the fact; it is charged when it
-/// is settled, so it delays later dispatches.
+/// Settling gives back to both what an attempt reserved and did not use, so that a
+/// bucket sized for `max_tokens` still runs near its refill rate when replies are
+/// shorter. The bucket alone would break its guarantee then: a refund returns capacity
+/// *now* for tokens counted at the dispatch, which can let the next minute overfill. The
+/// log is lowered at the attempt's dispatch time instead, where its tokens were counted.
+///
+/// The guarantee, for every half-open window of [`WINDOW_MS`]: the amounts charged to
+/// the attempts dispatched in it (the reservation while in flight, the real usage up to
+/// the reservation once settled) sum to at most the limit. Usage beyond a reservation is
+/// only known after the fact; it is charged when it is settled, so it delays later
+/// dispatches.
+///
+/// The bucket's time is kept scaled so that all arithmetic is exact: one millisecond is
+/// `R` units and one token is [`WINDOW_MS`] units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
     limit: u64,
@@ -275,6 +279,56 @@ mod tests {
         let before = bucket.ready_at(4_000, 0);
         bucket.settle(4_000, 1_000, 0);
         assert!(bucket.ready_at(4_000, 0) < before);
+    }
+
+    /// Takes `amount` as soon as allowed and settles each take 1 ms later with the usage
+    /// `used(i)`; returns each take's time and settled usage.
+    fn greedy_settled(bucket: &mut Bucket, amount: u64, used: fn(usize) -> u64) -> Vec<(u64, u64)> {
+        let mut now = 0;
+        let mut takes = Vec::new();
+        for i in 0..40 {
+            now = bucket.ready_at(amount, now);
+            bucket.take(amount, now);
+            bucket.settle_dispatched(amount, used(i), now, now + 1);
+            takes.push((now, used(i)));
+            now += 1;
+        }
+        takes
+    }
+
+    fn worst_settled_window(takes: &[(u64, u64)]) -> u64 {
+        let window = |start: u64| {
+            takes
+                .iter()
+                .filter(|(at, _)| (start..start + WINDOW_MS).contains(at))
+                .map(|(_, used)| used)
+                .sum::<u64>()
+        };
+        takes
+            .iter()
+            .map(|(start, _)| window(*start))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn refunds_never_let_a_window_hold_more_than_the_limit() {
+        // An unused reservation refunded just after a later take once let the window
+        // from that take to a minute later hold 12,000 of a 10,000 limit.
+        let mut bucket = Bucket::new(10_000, 4_000);
+        let takes = greedy_settled(&mut bucket, 4_000, |i| if i % 3 == 0 { 0 } else { 4_000 });
+        assert!(worst_settled_window(&takes) <= 10_000, "{takes:?}");
+    }
+
+    #[test]
+    fn refunds_of_short_replies_let_more_attempts_through() {
+        let mut bucket = Bucket::new(10_000, 4_000);
+        let takes = greedy_settled(&mut bucket, 4_000, |_| 1_000);
+        let first_minute = takes.iter().filter(|(at, _)| *at < WINDOW_MS).count();
+        // The bucket refills 6,001 a minute: without refunds two takes of 4,000 fit in
+        // the first minute, with refunds of 3,000 one every 10 s.
+        assert_eq!(first_minute, 7, "{takes:?}");
+        assert!(worst_settled_window(&takes) <= 10_000);
     }
 
     #[test]

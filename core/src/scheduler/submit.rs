@@ -5,7 +5,7 @@ use super::{
     CommandError, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason, SubmitError,
 };
 use crate::limits::{RateLimiter, Reservation};
-use crate::spec::{JobSpec, Plan};
+use crate::spec::{ErrorPolicy, JobSpec, Plan};
 
 impl Scheduler {
     /// Adds a job, `Queued`; it starts at the next [`Scheduler::poll_dispatch`].
@@ -66,10 +66,16 @@ impl Scheduler {
             }
         }
         job.failures = u64::from(job.counts.failed);
-        job.status = match record.status {
-            JobStatus::Queued | JobStatus::Running => JobStatus::Running,
-            other => other,
-        };
+        if job.failures > 0 && job.spec.error_policy == ErrorPolicy::Stop {
+            job.stopped = Some(StatusReason::ErrorPolicy);
+        } else if job.spec.max_failures.is_some_and(|max| job.failures >= max) {
+            job.stopped = Some(StatusReason::MaxFailures);
+        }
+        // A queued job stays queued, so that its first dispatch starts it as usual.
+        job.status = record.status;
+        if job.status == JobStatus::Running {
+            job.started_at.get_or_insert(now);
+        }
         if job.status.is_finished() {
             job.finished_at = Some(now);
         }
