@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 
 use convoy_core::spec::{Backoff, Batch, TierDef};
 use convoy_core::{
-    AttemptId, CommandError, Disposition, ErrorPolicy, Event, Failure, FailureClass, ItemStatus,
-    JobId, JobSpec, JobStatus, Limits, ModelPrice, Outcome, Priority, RateLimitHints, Remaining,
-    Reservation, Scheduler, TierProfile, Usage,
+    AttemptId, CommandError, Disposition, ErrorPolicy, Event, Failure, FailureClass, ItemRecord,
+    ItemStatus, JobId, JobRecord, JobSpec, JobStatus, Limits, ModelPrice, Outcome, Priority,
+    RateLimitHints, Remaining, Reservation, Scheduler, TierProfile, Usage,
 };
 use proptest::prelude::*;
 
@@ -67,6 +67,8 @@ enum Step {
     Advance(u64),
     /// Moves the clock to the scheduler's own timeout, if it has one.
     AdvanceToTimeout,
+    /// Loses the scheduler and restores every job from what a store would hold.
+    Crash,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,6 +187,7 @@ fn step() -> impl Strategy<Value = Step> {
             }),
         3 => (1u64..=20_000).prop_map(Step::Advance),
         2 => Just(Step::AdvanceToTimeout),
+        1 => Just(Step::Crash),
     ]
 }
 
@@ -192,6 +195,8 @@ fn step() -> impl Strategy<Value = Step> {
 struct Case {
     seed: u64,
     limits: Vec<Limits>,
+    /// Concurrency ceilings per provider, shared by its jobs.
+    ceilings: Vec<Option<u32>>,
     jobs: Vec<JobPlan>,
     steps: Vec<Step>,
 }
@@ -200,15 +205,25 @@ fn case() -> impl Strategy<Value = Case> {
     (
         any::<u64>(),
         proptest::collection::vec(limits(), PROVIDERS.len()),
+        proptest::collection::vec(proptest::option::of(1u32..=4), PROVIDERS.len()),
         proptest::collection::vec(job_plan(), 1..=3),
         proptest::collection::vec(step(), 1..=40),
     )
-        .prop_map(|(seed, limits, jobs, steps)| Case {
+        .prop_map(|(seed, limits, ceilings, jobs, steps)| Case {
             seed,
             limits,
+            ceilings,
             jobs,
             steps,
         })
+}
+
+fn scheduler(case: &Case, seed: u64) -> Scheduler {
+    let mut scheduler = Scheduler::new(seed);
+    for (key, ceiling) in PROVIDERS.iter().zip(&case.ceilings) {
+        scheduler.set_provider_concurrency(key, *ceiling);
+    }
+    scheduler
 }
 
 fn spec_of(plan: &JobPlan, limits: Limits) -> JobSpec {
@@ -317,7 +332,7 @@ struct Run {
 impl Run {
     fn new(case: Case) -> Self {
         Run {
-            scheduler: Scheduler::new(case.seed),
+            scheduler: scheduler(&case, case.seed),
             now: 0,
             submitted: 0,
             ids: Vec::new(),
@@ -422,12 +437,73 @@ impl Run {
                 self.scheduler.handle_hints(job, &hints, self.now).unwrap();
             }
             Step::Advance(ms) => self.now += ms,
+            Step::Crash => self.crash()?,
             Step::AdvanceToTimeout => {
                 if let Some(at) = self.scheduler.poll_timeout() {
                     self.now = self.now.max(at);
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Replaces the scheduler by one restored from what a store would hold, and checks
+    /// that every ended item stays as it was and the rest is queued again.
+    fn crash(&mut self) -> Result<(), TestCaseError> {
+        let mut restored = scheduler(&self.case, self.case.seed.wrapping_add(1));
+        for &job in &self.ids {
+            let plan = self.plan_of(job).clone();
+            let progress = self.scheduler.progress(job, self.now).unwrap();
+            let mut items = Vec::new();
+            for index in 0..plan.items as u32 {
+                let status = self.scheduler.item_status(job, index).unwrap();
+                let (attempts, dispatches) = self.scheduler.item_attempts(job, index).unwrap();
+                if status != ItemStatus::Queued || dispatches > 0 {
+                    items.push(ItemRecord {
+                        index,
+                        status,
+                        attempts,
+                        dispatches,
+                    });
+                }
+            }
+            let record = JobRecord {
+                status: progress.status,
+                items,
+                spent_usd: progress.cost_usd,
+                usage: Usage::new(progress.input_tokens, progress.output_tokens),
+                started_at: progress.started_at,
+            };
+            let spec = spec_of(&plan, self.case.limits[plan.provider]);
+            restored.restore(job, spec, &record, self.now).unwrap();
+
+            let after = restored.progress(job, self.now).unwrap();
+            prop_assert_eq!(after.cost_usd, progress.cost_usd);
+            prop_assert_eq!(after.in_flight, 0);
+            for item in &record.items {
+                let now = restored.item_status(job, item.index).unwrap();
+                if item.status.is_terminal() {
+                    prop_assert_eq!(now, item.status);
+                } else {
+                    prop_assert!(matches!(now, ItemStatus::Queued | ItemStatus::Cancelled));
+                }
+            }
+        }
+        self.scheduler = restored;
+
+        // Attempts in flight died with the process; a result that still arrives is late.
+        self.finished.append(&mut self.in_flight);
+        for items in self.items.values_mut() {
+            for item in items.iter_mut() {
+                if matches!(item, Seen::InFlight(_) | Seen::WaitingRetry) {
+                    *item = Seen::Queued;
+                }
+            }
+        }
+        // The new process knows nothing of what was sent before: limits start afresh.
+        self.sent = PROVIDERS.iter().map(|_| Sent::default()).collect();
+        self.dispatch_index.clear();
+        self.hold_until = vec![0; PROVIDERS.len()];
         Ok(())
     }
 
@@ -696,6 +772,15 @@ impl Run {
             }
         }
 
+        for (provider, ceiling) in self.case.ceilings.iter().enumerate() {
+            let in_flight = self
+                .in_flight
+                .iter()
+                .filter(|attempt| self.plan_of(attempt.job).provider == provider)
+                .count() as u32;
+            prop_assert!(ceiling.map_or(true, |ceiling| in_flight <= ceiling));
+        }
+
         for (provider, sent) in self.sent.iter().enumerate() {
             let limits = self.case.limits[provider];
             let worst = sent.worst_windows();
@@ -796,6 +881,7 @@ fn a_run_without_steps_finishes_every_item_with_one_success() {
     let case = Case {
         seed: 1,
         limits: vec![Limits::default(); PROVIDERS.len()],
+        ceilings: vec![None; PROVIDERS.len()],
         jobs: vec![JobPlan {
             items: 3,
             provider: 0,

@@ -854,3 +854,15 @@ fn a_full_provider_concurrency_ceiling_gives_no_timeout_to_spin_on() {
     driver.succeed(attempt(0, 1));
     assert_eq!(driver.dispatch(), [attempt(2, 1)]);
 }
+
+#[test]
+fn a_provider_concurrency_ceiling_set_before_any_job_holds_for_later_jobs() {
+    let mut driver = Driver::new(1);
+    driver
+        .scheduler
+        .set_provider_concurrency("simulated", Some(2));
+    driver.scheduler.submit(JOB, spec(5, 4), 0).unwrap();
+    driver.scheduler.submit(JobId(2), spec(5, 4), 0).unwrap();
+    assert_eq!(driver.dispatch().len(), 2);
+    assert_eq!(driver.scheduler.provider_in_flight(JOB), Some(2));
+}

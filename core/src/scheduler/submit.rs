@@ -5,7 +5,7 @@ use super::{
     CommandError, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason, SubmitError,
 };
 use crate::limits::{RateLimiter, Reservation};
-use crate::spec::{ErrorPolicy, JobSpec, Plan};
+use crate::spec::{ErrorPolicy, JobSpec, Limits, Plan};
 
 impl Scheduler {
     /// Adds a job, `Queued`; it starts at the next [`Scheduler::poll_dispatch`].
@@ -158,11 +158,30 @@ impl Scheduler {
     }
 
     /// Sets a concurrency ceiling shared by every job on provider `key` (`None`: no
-    /// ceiling beyond each job's own).
+    /// ceiling beyond each job's own). It holds for jobs submitted later too.
     pub fn set_provider_concurrency(&mut self, key: &str, ceiling: Option<u32>) {
-        if let Some(provider) = self.providers.iter_mut().find(|p| p.key == key) {
-            provider.concurrency = ceiling;
-        }
+        let position = match self.providers.iter().position(|p| p.key == key) {
+            Some(position) => position,
+            None => {
+                // No job uses the key yet: the first one takes its limits from its spec.
+                let none = Reservation {
+                    input_tokens: 0,
+                    output_tokens: 0,
+                };
+                self.providers.push(Provider {
+                    key: key.into(),
+                    limiter: RateLimiter::new(Limits::default(), none),
+                    limits: Limits::default(),
+                    largest: none,
+                    hold_until: 0,
+                    in_flight: 0,
+                    concurrency: None,
+                });
+                self.blocked.push(false);
+                self.providers.len() - 1
+            }
+        };
+        self.providers[position].concurrency = ceiling;
     }
 
     /// Sets or clears a job's spend cap, for example to go on after it paused at the cap.
