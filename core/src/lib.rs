@@ -4,7 +4,7 @@
 //! crate holds everything that decides *what* happens: job specifications and their
 //! validation, the job and item state machines, the [`Scheduler`] (sliding-window
 //! concurrency, token-bucket rate limits, retries with backoff, fair share between jobs),
-//! progress, the cost and time [`estimate`], and a [`sim`]ulator that drives the
+//! progress, the cost and time [`estimate`](mod@estimate), and a [`sim`]ulator that drives the
 //! scheduler on virtual time.
 //!
 //! It does not read clocks, sleep, spawn or perform I/O: time is a number of
@@ -17,6 +17,7 @@
 
 extern crate alloc;
 
+pub mod estimate;
 pub mod limits;
 pub mod outcome;
 pub mod pricing;
@@ -26,6 +27,7 @@ pub mod scheduler;
 pub mod sim;
 pub mod spec;
 
+pub use estimate::{estimate, Estimate, EstimateError, EstimateReport, EstimateRequest, History};
 pub use limits::{BindingLimit, Reservation};
 pub use outcome::{Failure, FailureClass, Outcome, RateLimitHints, Remaining, Usage};
 pub use pricing::{ModelPrice, PricingTable};
