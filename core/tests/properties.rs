@@ -429,10 +429,13 @@ impl Run {
                     retry_after_ms,
                     ..RateLimitHints::default()
                 };
+                let provider = self.plan_of(job).provider;
+                let hold = &mut self.hold_until[provider];
                 if let Some(after) = retry_after_ms {
-                    let provider = self.plan_of(job).provider;
-                    let hold = &mut self.hold_until[provider];
                     *hold = (*hold).max(self.now + after);
+                }
+                if requests_left == Some(0) {
+                    *hold = (*hold).max(self.now + reset_in_ms);
                 }
                 self.scheduler.handle_hints(job, &hints, self.now).unwrap();
             }

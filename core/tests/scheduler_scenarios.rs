@@ -5,7 +5,7 @@ use convoy_core::spec::Backoff;
 use convoy_core::{
     AttemptId, Binding, CommandError, Disposition, ErrorPolicy, Event, Failure, FailureClass,
     ItemRecord, ItemStatus, JobId, JobRecord, JobSpec, JobStatus, Limits, ModelPrice, Outcome,
-    Priority, RateLimitHints, Scheduler, StatusReason, Usage,
+    Priority, RateLimitHints, Remaining, Scheduler, StatusReason, Usage,
 };
 
 const JOB: JobId = JobId(1);
@@ -865,4 +865,24 @@ fn a_provider_concurrency_ceiling_set_before_any_job_holds_for_later_jobs() {
     driver.scheduler.submit(JobId(2), spec(5, 4), 0).unwrap();
     assert_eq!(driver.dispatch().len(), 2);
     assert_eq!(driver.scheduler.provider_in_flight(JOB), Some(2));
+}
+
+#[test]
+fn a_limit_with_nothing_remaining_holds_the_provider_until_its_reset() {
+    // The job configures no limits; the provider's headers still count.
+    let mut driver = Driver::with_job(spec(3, 1));
+    driver.dispatch();
+    let hints = RateLimitHints {
+        output_tokens: Some(Remaining {
+            remaining: 0,
+            reset_at_ms: 8_000,
+        }),
+        ..RateLimitHints::default()
+    };
+    driver.scheduler.handle_hints(JOB, &hints, 500).unwrap();
+    driver.now = 500;
+    driver.succeed(attempt(0, 1));
+    assert_eq!(driver.scheduler.poll_dispatch(7_999), None);
+    assert_eq!(driver.scheduler.poll_timeout(), Some(8_000));
+    assert!(driver.scheduler.poll_dispatch(8_000).is_some());
 }

@@ -117,7 +117,8 @@ impl Scheduler {
     }
 
     /// Applies a provider's rate-limit headers to the provider of `job`: the buckets
-    /// tighten, and a retry-after holds every job on that provider until it passes.
+    /// tighten, and a retry-after, or a limit with nothing remaining, holds every job on
+    /// that provider until it passes (even a limit the jobs did not configure).
     ///
     /// # Errors
     ///
@@ -134,6 +135,14 @@ impl Scheduler {
         provider.limiter.tighten(hints, now);
         if let Some(wait) = hints.retry_after_ms {
             provider.hold_until = provider.hold_until.max(now + wait);
+        }
+        let used_up = [hints.requests, hints.input_tokens, hints.output_tokens]
+            .into_iter()
+            .flatten()
+            .filter(|limit| limit.remaining == 0)
+            .map(|limit| limit.reset_at_ms);
+        if let Some(reset) = used_up.max() {
+            provider.hold_until = provider.hold_until.max(reset);
         }
         Ok(())
     }

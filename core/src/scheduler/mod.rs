@@ -13,8 +13,42 @@
 //!    [`Scheduler::resume`], [`Scheduler::cancel`], [`Scheduler::retry_failed`]),
 //!    or the time returned by [`Scheduler::poll_timeout`]; then go to 1.
 //!
-//! Every input takes `now`, the driver's time in milliseconds. Given the same seed,
-//! the same inputs at the same times give the same events, on every driver.
+//! Every input takes `now`, the driver's time in milliseconds; the scheduler's own sense
+//! of time only moves forward. Given the same seed, the same inputs at the same times
+//! give the same events, on every driver.
+//!
+//! # Example
+//!
+//! A driver on virtual time whose attempts all succeed at once:
+//!
+//! ```
+//! use convoy_core::{JobId, JobSpec, JobStatus, Outcome, Scheduler, Usage};
+//!
+//! let mut scheduler = Scheduler::new(42);
+//! let job = JobId(1);
+//! scheduler.submit(job, JobSpec::simple("gpt-4o-mini", "template", 5), 0)?;
+//!
+//! let mut now = 0;
+//! while !scheduler.status(job).unwrap().is_finished() {
+//!     while let Some(dispatch) = scheduler.poll_dispatch(now) {
+//!         let reply = Outcome::success(Usage::new(2_000, 3_000), 1_000);
+//!         scheduler.handle_outcome(dispatch.attempt, reply, now)?;
+//!     }
+//!     while let Some(event) = scheduler.poll_event() {
+//!         let _ = event; // persist it, show it
+//!     }
+//!     match scheduler.poll_timeout() {
+//!         Some(at) => now = at,
+//!         None => break,
+//!     }
+//! }
+//! assert_eq!(scheduler.status(job), Some(JobStatus::Completed));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The code is split by concern: `submit` adds jobs, `commands` changes them,
+//! `dispatch` chooses what starts, `outcome` decides what follows a result, `queries`
+//! reads state, and `job` holds one job's items and queues.
 
 mod commands;
 mod dispatch;
@@ -38,6 +72,7 @@ pub(crate) use job::Holdup;
 use job::Job;
 
 use crate::limits::{RateLimiter, Reservation};
+use crate::outcome::Usage;
 use crate::pricing::PricingTable;
 use crate::rng::Rng;
 use crate::spec::Limits;
@@ -51,7 +86,7 @@ const STRIDE: u64 = 4;
 pub struct Dispatch {
     /// The attempt; hand it back with its outcome.
     pub attempt: AttemptId,
-    /// The item's tier, as a position in the job's [`Plan::tiers`].
+    /// The item's tier, as a position in the job's [`Plan::tiers`](crate::spec::Plan::tiers).
     pub tier: u16,
     /// What the attempt reserved from the rate limits.
     pub reservation: Reservation,
@@ -91,18 +126,23 @@ pub struct JobRecord {
     /// What it had spent.
     pub spent_usd: f64,
     /// Tokens it had used.
-    pub usage: crate::outcome::Usage,
+    pub usage: Usage,
     /// When it first started, if it had.
     pub started_at: Option<u64>,
 }
 
+/// One provider key and what its jobs share.
 struct Provider {
     key: String,
     limiter: RateLimiter,
+    /// The tightest limits of the jobs on the key.
     limits: Limits,
+    /// The largest reservation of any job on the key, which sizes the buckets.
     largest: Reservation,
+    /// Nothing starts before this time (the provider said retry-after).
     hold_until: u64,
     in_flight: u32,
+    /// A ceiling on attempts in flight across the key's jobs.
     concurrency: Option<u32>,
 }
 
