@@ -305,3 +305,130 @@ fn filler(rng: &mut Rng, mut text: String, length: usize) -> String {
     text.push('.');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use convoy_core::Usage;
+
+    const VALID: &str = r#"{"turns": [{"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"}]}"#;
+
+    fn error_of(text: &str) -> String {
+        Conversation::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_bare_object_parses() {
+        let conversation = Conversation::parse(VALID).unwrap();
+        assert_eq!(conversation.turns.len(), 2);
+        assert_eq!(conversation.turns[1].role, Role::Assistant);
+        assert_eq!(conversation.turns[1].content, "Hello!");
+    }
+
+    #[test]
+    fn a_fenced_object_with_prose_around_it_parses() {
+        let text = format!("Here is the conversation:\n```json\n{VALID}\n```\nEnjoy!");
+        assert_eq!(
+            Conversation::parse(&text).unwrap(),
+            Conversation::parse(VALID).unwrap()
+        );
+        let plain_fence = format!("```\n{VALID}\n```");
+        assert!(Conversation::parse(&plain_fence).is_ok());
+    }
+
+    #[test]
+    fn each_broken_rule_is_named() {
+        assert_eq!(
+            error_of("no json here"),
+            "reply holds no json object, bare or in a ```json fence"
+        );
+        assert!(error_of("{\"turns\": [").starts_with("reply is not valid json: "));
+        assert_eq!(
+            error_of(r#"{"messages": []}"#),
+            "expected an object with a \"turns\" array, got an object without \"turns\""
+        );
+        assert_eq!(
+            error_of(r#"{"turns": [{"role": "user", "content": "Hi"}]}"#),
+            "expected at least 2 turns, got 1"
+        );
+        assert_eq!(
+            error_of(
+                r#"{"turns": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"}, {"role": "user", "content": "d"}]}"#
+            ),
+            "turn 4: expected role assistant, got user"
+        );
+        assert_eq!(
+            error_of(
+                r#"{"turns": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]}"#
+            ),
+            "turn 1: expected role user, got assistant"
+        );
+        assert_eq!(
+            error_of(
+                r#"{"turns": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "  "}]}"#
+            ),
+            "turn 2: content is empty"
+        );
+        assert_eq!(
+            error_of(r#"{"turns": [{"role": "user"}, {"role": "assistant", "content": "b"}]}"#),
+            "turn 1: expected an object with string \"role\" and \"content\""
+        );
+    }
+
+    #[test]
+    fn export_shape_is_messages() {
+        let messages = Conversation::parse(VALID).unwrap().to_messages();
+        assert_eq!(
+            messages,
+            json!({"messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn settle_turns_invalid_text_into_bad_output_and_keeps_usage() {
+        let usage = Usage::new(100, 200);
+        let reply = AttemptReply {
+            outcome: Outcome::success(usage, 50),
+            hints: RateLimitHints::default(),
+            text: Some(r#"{"turns": []}"#.into()),
+        };
+        let settled = settle(reply);
+        let failure = settled.outcome.failure.unwrap();
+        assert_eq!(failure.class, FailureClass::BadOutput);
+        assert_eq!(
+            failure.message,
+            "reply is not a conversation: expected at least 2 turns, got 0"
+        );
+        assert_eq!(settled.outcome.usage, usage);
+        assert_eq!(settled.outcome.latency_ms, 50);
+        assert!(settled.conversation.is_none());
+    }
+
+    #[test]
+    fn settle_keeps_a_valid_conversation() {
+        let reply = AttemptReply {
+            outcome: Outcome::success(Usage::new(1, 2), 3),
+            hints: RateLimitHints::default(),
+            text: Some(VALID.into()),
+        };
+        let settled = settle(reply);
+        assert!(settled.outcome.is_success());
+        assert_eq!(settled.conversation.unwrap().turns[0].content, "Hi");
+    }
+
+    #[test]
+    fn synthetic_text_is_valid_and_sized_and_malformed_text_is_not() {
+        let mut rng = Rng::new(7);
+        for _ in 0..50 {
+            let text = synthetic_text(&mut rng, 3_000);
+            assert!(Conversation::parse(&text).is_ok());
+            assert!((10_000..14_000).contains(&text.len()), "{}", text.len());
+            assert!(Conversation::parse(&malformed_text(&mut rng)).is_err());
+        }
+    }
+}

@@ -206,9 +206,25 @@ impl Templates {
         self.by_tier.insert(tier.into(), template);
     }
 
-    /// Reads the template of `tier` from the file at `path`; the template is named
-    /// after the file in errors. A template that never mentions `"turns"` gets the
-    /// paragraph on the answer format appended, as the built-in ones end with it.
+    /// Parses `text` as the template of `tier`, called `name` in errors. A template
+    /// that never mentions `"turns"` gets the paragraph on the answer format appended,
+    /// as the built-in ones end with it.
+    ///
+    /// # Errors
+    ///
+    /// [`PromptError::Malformed`].
+    pub fn insert_text(&mut self, tier: &str, name: &str, text: &str) -> Result<(), PromptError> {
+        let template = if text.contains("\"turns\"") {
+            Template::parse(name, text)?
+        } else {
+            Template::parse(name, &format!("{}\n\n{ANSWER_FORMAT}", text.trim_end()))?
+        };
+        self.insert(tier, template);
+        Ok(())
+    }
+
+    /// Reads the template of `tier` from the file at `path`, as [`Templates::insert_text`]
+    /// does; the template is named after the file in errors.
     ///
     /// # Errors
     ///
@@ -219,29 +235,7 @@ impl Templates {
             path: shown.clone(),
             reason: error.to_string(),
         })?;
-        let text = if text.contains("\"turns\"") {
-            text
-        } else {
-            format!("{}\n\n{ANSWER_FORMAT}", text.trim_end())
-        };
-        self.insert(tier, Template::parse(&shown, &text)?);
-        Ok(())
-    }
-
-    /// Sets the template of `tier` from `text`, named `name` in errors, with the answer
-    /// format appended as [`Templates::load_file`] does.
-    ///
-    /// # Errors
-    ///
-    /// [`PromptError::Malformed`].
-    pub fn insert_text(&mut self, tier: &str, name: &str, text: &str) -> Result<(), PromptError> {
-        let text = if text.contains("\"turns\"") {
-            text.to_owned()
-        } else {
-            format!("{}\n\n{ANSWER_FORMAT}", text.trim_end())
-        };
-        self.insert(tier, Template::parse(name, &text)?);
-        Ok(())
+        self.insert_text(tier, &shown, &text)
     }
 
     /// The template of `tier`, or the `template` tier's when it has none of its own.
@@ -310,3 +304,88 @@ const EDGE_CASE: &str = concat!(
     "declines what it must decline with a short reason, and offers what it can do ",
     "instead. Use {{turns|6}} turns.\n\n",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn item_parameters_win_over_shared_ones_and_defaults_fill_the_rest() {
+        let template = Template::parse("t", "{{a}} {{ b }} {{c|three}}").unwrap();
+        let shared = params(&[("a", "one"), ("b", "two")]);
+        let item = params(&[("b", "TWO")]);
+        assert_eq!(template.render(&shared, &item).unwrap(), "one TWO three");
+    }
+
+    #[test]
+    fn a_missing_parameter_names_itself_and_the_template() {
+        let template = Template::parse("greeting.txt", "Hello {{name}}").unwrap();
+        let error = template.render(&params(&[]), &params(&[])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "template greeting.txt: missing parameter name"
+        );
+    }
+
+    #[test]
+    fn an_unclosed_placeholder_is_malformed() {
+        let error = Template::parse("t", "ok {{name").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "template t: malformed placeholder at byte 3"
+        );
+        assert!(Template::parse("t", "{{}}").is_err());
+    }
+
+    #[test]
+    fn built_in_tiers_render_without_parameters_and_differ() {
+        let templates = Templates::built_in();
+        let none = params(&[]);
+        let rendered: Vec<String> = ["template", "scenario", "edge_case"]
+            .iter()
+            .map(|tier| templates.render(tier, &none, &none).unwrap().text)
+            .collect();
+        assert!(rendered.iter().all(|text| text.contains("\"turns\"")));
+        assert_ne!(rendered[0], rendered[1]);
+        assert_ne!(rendered[1], rendered[2]);
+        let custom = templates.render("my_tier", &none, &none).unwrap();
+        assert_eq!(custom.text, rendered[0]);
+    }
+
+    #[test]
+    fn user_templates_get_the_answer_format_unless_they_give_it() {
+        let mut templates = Templates::built_in();
+        templates
+            .insert_text("t", "t", "Write about {{topic}}")
+            .unwrap();
+        let rendered = templates
+            .render("t", &params(&[("topic", "tea")]), &params(&[]))
+            .unwrap();
+        assert!(rendered
+            .text
+            .starts_with("Write about tea\n\nAnswer with one JSON object"));
+        templates
+            .insert_text("u", "u", "Reply as {\"turns\": []}")
+            .unwrap();
+        let own = templates.render("u", &params(&[]), &params(&[])).unwrap();
+        assert_eq!(own.text, "Reply as {\"turns\": []}");
+    }
+
+    #[test]
+    fn tokens_are_estimated_at_four_characters_each() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        let prompt = Templates::built_in()
+            .render("template", &params(&[]), &params(&[]))
+            .unwrap();
+        assert_eq!(prompt.estimated_tokens, estimate_tokens(&prompt.text));
+    }
+}

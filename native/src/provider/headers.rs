@@ -190,3 +190,78 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_become_milliseconds() {
+        assert_eq!(parse_duration_ms("6m0s"), Some(360_000));
+        assert_eq!(parse_duration_ms("12ms"), Some(12));
+        assert_eq!(parse_duration_ms("1s"), Some(1_000));
+        assert_eq!(parse_duration_ms("1.5s"), Some(1_500));
+        assert_eq!(parse_duration_ms("1h2m3s"), Some(3_723_000));
+        assert_eq!(parse_duration_ms("250us"), Some(1));
+        assert_eq!(parse_duration_ms("0s"), Some(0));
+    }
+
+    #[test]
+    fn malformed_durations_are_refused() {
+        for text in ["", "s", "6", "6x", "m6", "1..2s"] {
+            assert_eq!(parse_duration_ms(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_times_become_epoch_milliseconds() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-01-01T00:00:01Z"),
+            Some(1_767_225_601_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-01-01T00:00:01.25Z"),
+            Some(1_767_225_601_250)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-01-01T01:00:01+01:00"),
+            Some(1_767_225_601_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29T12:00:00Z"),
+            Some(1_709_208_000_000)
+        );
+    }
+
+    #[test]
+    fn malformed_rfc3339_times_are_refused() {
+        for text in [
+            "",
+            "2026-01-01",
+            "2026-13-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            "soon",
+        ] {
+            assert_eq!(parse_rfc3339_ms(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn formatting_and_parsing_agree() {
+        for ms in [0, 1_767_225_601_250, 1_709_208_000_000, 4_102_444_799_999] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));
+        }
+        for ms in [0, 12, 999, 1_000, 1_500, 59_999, 360_000, 3_723_000] {
+            assert_eq!(parse_duration_ms(&format_duration_ms(ms)), Some(ms));
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_whole_and_fractional_seconds() {
+        assert_eq!(parse_retry_after_ms("2"), Some(2_000));
+        assert_eq!(parse_retry_after_ms(" 0.5 "), Some(500));
+        assert_eq!(parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after_ms("-1"), None);
+    }
+}
