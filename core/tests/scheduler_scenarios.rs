@@ -886,3 +886,27 @@ fn a_limit_with_nothing_remaining_holds_the_provider_until_its_reset() {
     assert_eq!(driver.scheduler.poll_timeout(), Some(8_000));
     assert!(driver.scheduler.poll_dispatch(8_000).is_some());
 }
+
+#[test]
+fn a_job_whose_attempts_exceed_the_limits_it_would_share_is_refused() {
+    let mut driver = Driver::new(1);
+    let tight = JobSpec {
+        limits: Limits {
+            output_tokens_per_minute: Some(4_000),
+            ..Limits::default()
+        },
+        ..spec(2, 1)
+    };
+    driver.scheduler.submit(JOB, tight, 0).unwrap();
+    let large = JobSpec {
+        max_tokens: 5_000,
+        ..spec(2, 1)
+    };
+    let error = driver.scheduler.submit(JobId(2), large, 0).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "max_tokens: 5000 exceeds limits.output_tokens_per_minute (4000), \
+         so no attempt could ever start"
+    );
+    assert_eq!(driver.scheduler.status(JobId(2)), None);
+}

@@ -5,7 +5,7 @@ use super::{
     CommandError, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason, SubmitError,
 };
 use crate::limits::{RateLimiter, Reservation};
-use crate::spec::{ErrorPolicy, JobSpec, Limits, Plan};
+use crate::spec::{ErrorPolicy, JobSpec, Limits, Plan, SpecError};
 
 impl Scheduler {
     /// Adds a job, `Queued`; it starts at the next [`Scheduler::poll_dispatch`].
@@ -96,6 +96,7 @@ impl Scheduler {
             return Err(SubmitError::DuplicateJob(id));
         }
         let plan = spec.plan(&self.pricing)?;
+        self.fits_provider(&spec, &plan)?;
         self.now = self.now.max(now);
 
         let provider = self.provider_for(&spec, &plan, now);
@@ -107,16 +108,52 @@ impl Scheduler {
         Ok(self.jobs.len() - 1)
     }
 
-    pub(super) fn provider_for(&mut self, spec: &JobSpec, plan: &Plan, now: u64) -> usize {
-        let largest = Reservation {
-            input_tokens: plan
-                .tiers
-                .iter()
-                .map(|(_, profile)| u64::from(profile.input_tokens))
-                .max()
-                .unwrap_or(1),
-            output_tokens: spec.max_tokens.into(),
+    /// Checks that every attempt of the jobs on the spec's provider, this one included,
+    /// still fits the tightest limits once this job shares them; a job whose attempts
+    /// exceed a limit of another job on the key could never start within it.
+    fn fits_provider(&self, spec: &JobSpec, plan: &Plan) -> Result<(), SpecError> {
+        let Some(position) = self.providers.iter().position(|p| p.key == spec.provider) else {
+            return Ok(());
         };
+        let limits = self.providers[position].limits.tightest(spec.limits);
+        let largest = self
+            .jobs
+            .iter()
+            .filter(|job| job.provider == position)
+            .map(|job| largest_used(&job.spec, &job.plan))
+            .fold(largest_used(spec, plan), |a, b| Reservation {
+                input_tokens: a.input_tokens.max(b.input_tokens),
+                output_tokens: a.output_tokens.max(b.output_tokens),
+            });
+        let checks = [
+            (
+                "tiers.input_tokens",
+                largest.input_tokens,
+                "limits.input_tokens_per_minute",
+                limits.input_tokens_per_minute,
+            ),
+            (
+                "max_tokens",
+                largest.output_tokens,
+                "limits.output_tokens_per_minute",
+                limits.output_tokens_per_minute,
+            ),
+        ];
+        for (field, value, limit_field, limit) in checks {
+            if let Some(limit) = limit.filter(|limit| value > *limit) {
+                return Err(SpecError::ExceedsLimit {
+                    field: field.into(),
+                    value,
+                    limit_field,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn provider_for(&mut self, spec: &JobSpec, plan: &Plan, now: u64) -> usize {
+        let largest = largest_reservation(spec, plan);
         match self.providers.iter().position(|p| p.key == spec.provider) {
             Some(position) => {
                 let provider = &mut self.providers[position];
@@ -205,5 +242,35 @@ impl Scheduler {
         let position = self.position(job)?;
         self.jobs[position].estimate_ms = Some(total_ms);
         Ok(())
+    }
+}
+
+/// What sizes the buckets for the job: the input of its largest tier, and `max_tokens`.
+fn largest_reservation(spec: &JobSpec, plan: &Plan) -> Reservation {
+    Reservation {
+        input_tokens: plan
+            .tiers
+            .iter()
+            .map(|(_, profile)| u64::from(profile.input_tokens))
+            .max()
+            .unwrap_or(1),
+        output_tokens: spec.max_tokens.into(),
+    }
+}
+
+/// The most one attempt of the job can reserve: the input of its largest tier that has
+/// items, and `max_tokens`.
+fn largest_used(spec: &JobSpec, plan: &Plan) -> Reservation {
+    let counts = plan.counts_per_tier();
+    Reservation {
+        input_tokens: plan
+            .tiers
+            .iter()
+            .zip(counts)
+            .filter(|(_, count)| *count > 0)
+            .map(|((_, profile), _)| u64::from(profile.input_tokens))
+            .max()
+            .unwrap_or(1),
+        output_tokens: spec.max_tokens.into(),
     }
 }
