@@ -35,6 +35,9 @@ struct JobPlan {
     max_tokens: u32,
     spend_cap_usd: Option<f64>,
     backoff_base_ms: u64,
+    /// Whether the job states its provider's limits; a job that does not shares them
+    /// with the jobs that do.
+    declares_limits: bool,
 }
 
 /// One step of a run.
@@ -124,14 +127,18 @@ fn job_plan() -> impl Strategy<Value = JobPlan> {
             ],
         ),
         (1u32..=4, 0u32..=3, 10u32..=100, 10u32..=200),
-        (proptest::option::of(0.05f64..1.0), 100u64..=2_000),
+        (
+            proptest::option::of(0.05f64..1.0),
+            100u64..=2_000,
+            proptest::bool::weighted(0.75),
+        ),
     )
         .prop_map(
             |(
                 (items, provider, concurrency),
                 (policy, max_failures, priority),
                 (max_attempts, max_rate_limited_retries, input_tokens, max_tokens),
-                (spend_cap_usd, backoff_base_ms),
+                (spend_cap_usd, backoff_base_ms, declares_limits),
             )| JobPlan {
                 items,
                 provider,
@@ -145,6 +152,7 @@ fn job_plan() -> impl Strategy<Value = JobPlan> {
                 max_tokens,
                 spend_cap_usd,
                 backoff_base_ms,
+                declares_limits,
             },
         )
 }
@@ -227,6 +235,11 @@ fn scheduler(case: &Case, seed: u64) -> Scheduler {
 }
 
 fn spec_of(plan: &JobPlan, limits: Limits) -> JobSpec {
+    let limits = if plan.declares_limits {
+        limits
+    } else {
+        Limits::default()
+    };
     JobSpec {
         name: "property".into(),
         provider: PROVIDERS[plan.provider].into(),
@@ -265,12 +278,13 @@ struct Sent {
 }
 
 impl Sent {
-    /// The most any half-open 60 s window holds of requests, input and output tokens.
+    /// The most any half-open 60 s window holds of requests, input and output tokens,
+    /// counting the attempts from the `from`th on.
     ///
     /// A settled attempt counts what it really used, up to what it reserved: tokens used
     /// beyond a reservation were unknown when it was dispatched and are charged to later
     /// dispatches instead. An attempt in flight counts its whole reservation.
-    fn worst_windows(&self) -> [u64; 3] {
+    fn worst_windows(&self, from: usize) -> [u64; 3] {
         let charge = |reservation: &Reservation, usage: &Option<Usage>| match usage {
             Some(usage) => [
                 1,
@@ -279,10 +293,11 @@ impl Sent {
             ],
             None => [1, reservation.input_tokens, reservation.output_tokens],
         };
+        let counted = &self.attempts[from..];
         let mut worst = [0; 3];
-        for (start, _, _) in &self.attempts {
+        for (start, _, _) in counted {
             let mut sums = [0; 3];
-            for (at, reservation, usage) in &self.attempts {
+            for (at, reservation, usage) in counted {
                 if *at >= *start && *at < start + WINDOW_MS {
                     let charged = charge(reservation, usage);
                     for k in 0..3 {
@@ -323,6 +338,9 @@ struct Run {
     /// Nothing may be dispatched on a provider before this time.
     hold_until: Vec<u64>,
     sent: Vec<Sent>,
+    /// From which of its attempts each provider's limits were known to the scheduler:
+    /// those sent after the first job that states them joined, or after a restore.
+    limited_from: Vec<Option<usize>>,
     dispatch_index: BTreeMap<AttemptId, (usize, usize)>,
     /// Spend caps were lifted to let the jobs finish.
     caps_lifted: bool,
@@ -342,6 +360,7 @@ impl Run {
             failures: BTreeMap::new(),
             hold_until: vec![0; PROVIDERS.len()],
             sent: PROVIDERS.iter().map(|_| Sent::default()).collect(),
+            limited_from: vec![None; PROVIDERS.len()],
             dispatch_index: BTreeMap::new(),
             caps_lifted: false,
             log: Vec::new(),
@@ -365,6 +384,10 @@ impl Run {
         self.items
             .insert(id, vec![Seen::Queued; plan.items as usize]);
         self.failures.insert(id, (0, false));
+        if plan.declares_limits {
+            let sent = self.sent[plan.provider].attempts.len();
+            self.limited_from[plan.provider].get_or_insert(sent);
+        }
         self.ids.push(id);
         self.submitted += 1;
     }
@@ -505,6 +528,9 @@ impl Run {
         }
         // The new process knows nothing of what was sent before: limits start afresh.
         self.sent = PROVIDERS.iter().map(|_| Sent::default()).collect();
+        for from in self.limited_from.iter_mut().filter(|from| from.is_some()) {
+            *from = Some(0);
+        }
         self.dispatch_index.clear();
         self.hold_until = vec![0; PROVIDERS.len()];
         Ok(())
@@ -785,8 +811,11 @@ impl Run {
         }
 
         for (provider, sent) in self.sent.iter().enumerate() {
+            let Some(from) = self.limited_from[provider] else {
+                continue;
+            };
             let limits = self.case.limits[provider];
-            let worst = sent.worst_windows();
+            let worst = sent.worst_windows(from);
             let configured = [
                 limits.requests_per_minute,
                 limits.input_tokens_per_minute,
@@ -898,6 +927,7 @@ fn a_run_without_steps_finishes_every_item_with_one_success() {
             max_tokens: 10,
             spend_cap_usd: None,
             backoff_base_ms: 100,
+            declares_limits: true,
         }],
         steps: vec![],
     };
