@@ -4,7 +4,12 @@
 //! HTTP (or the built-in simulated provider), keeps everything in one SQLite file and
 //! exports conversations as JSONL.
 
+pub mod cli;
 pub mod conversation;
+pub mod driver;
+pub mod export;
+pub mod jobfile;
 pub mod mock;
 pub mod prompt;
 pub mod provider;
+pub mod store;

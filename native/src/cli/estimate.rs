@@ -1,0 +1,176 @@
+//! `convoy estimate`, and the estimate `convoy run` prints before it starts.
+
+use std::path::{Path, PathBuf};
+
+use convoy_core::estimate::{Batch, EstimateRequest};
+use convoy_core::{Estimate, History, JobSpec, Limits, PricingTable};
+
+use super::{Failure, EXIT_USAGE};
+use crate::jobfile;
+use crate::store::Store;
+
+/// What to estimate: a job file, or a batch given by flags.
+#[derive(Debug, clap::Args)]
+pub struct EstimateArgs {
+    /// A job file; when given, the flags below are ignored.
+    job_file: Option<PathBuf>,
+    /// The tier of the batch.
+    #[arg(long, default_value = "template")]
+    tier: String,
+    /// How many items.
+    #[arg(long, default_value_t = 100)]
+    count: u64,
+    /// The model.
+    #[arg(long, default_value = "claude-sonnet-4-5")]
+    model: String,
+    /// Attempts in flight at once.
+    #[arg(long, default_value_t = 3)]
+    concurrency: u32,
+    /// Requests per minute allowed.
+    #[arg(long)]
+    rpm: Option<u64>,
+    /// Input tokens per minute allowed.
+    #[arg(long)]
+    itpm: Option<u64>,
+    /// Output tokens per minute allowed.
+    #[arg(long)]
+    otpm: Option<u64>,
+    /// Mean latency of one attempt, in milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The estimate of `spec`, with the history in the store when there is one.
+///
+/// # Errors
+///
+/// The core's refusal, naming the field.
+pub fn estimate_spec(
+    spec: &JobSpec,
+    history: Option<History>,
+    seed: u64,
+) -> Result<Estimate, Failure> {
+    let plan = spec.plan(&PricingTable::built_in())?;
+    let batches = plan
+        .tiers
+        .iter()
+        .zip(plan.counts_per_tier())
+        .filter(|(_, count)| *count > 0)
+        .map(|((tier, _), count)| Batch::new(tier, count as i64))
+        .collect();
+    let request = EstimateRequest {
+        model: spec.model.clone(),
+        batches,
+        concurrency: spec.concurrency,
+        limits: spec.limits,
+        pricing: spec.pricing,
+        latency_ms: None,
+        tiers: spec.tiers.clone(),
+        max_tokens: spec.max_tokens,
+        history,
+        seed,
+        ..EstimateRequest::default()
+    };
+    Ok(convoy_core::estimate(&request)?)
+}
+
+/// A duration in words: `850ms`, `42s`, `3m 05s`, `2h 10m`.
+pub fn duration(ms: u64) -> String {
+    let seconds = ms / 1_000;
+    match seconds {
+        0 => format!("{ms}ms"),
+        1..=59 => format!("{seconds}s"),
+        60..=3_599 => format!("{}m {:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h {:02}m", seconds / 3_600, seconds / 60 % 60),
+    }
+}
+
+/// The one-line estimate printed before a run.
+pub fn line(estimate: &Estimate) -> String {
+    format!(
+        "estimate: ${:.2} (${:.2}–${:.2}), {} (p10 {} – p90 {}), bound by {}",
+        estimate.cost.expected_usd,
+        estimate.cost.low_usd,
+        estimate.cost.high_usd,
+        duration(estimate.time.p50_ms),
+        duration(estimate.time.p10_ms),
+        duration(estimate.time.p90_ms),
+        estimate.time.binding_limit.describe()
+    )
+}
+
+/// The history in the store at `db`, if the file exists.
+pub fn history_at(db: &Path) -> Option<History> {
+    if !db.exists() {
+        return None;
+    }
+    Store::open(db).ok()?.history().ok()
+}
+
+pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
+    let (spec, seed) = match &args.job_file {
+        Some(path) => {
+            let file = jobfile::load(path, &PricingTable::built_in()).map_err(|error| Failure {
+                message: error.to_string(),
+                code: EXIT_USAGE,
+            })?;
+            (file.spec, file.settings.seed)
+        }
+        None => {
+            let mut spec = JobSpec::simple(&args.model, &args.tier, args.count);
+            spec.concurrency = args.concurrency;
+            spec.limits = Limits {
+                requests_per_minute: args.rpm,
+                input_tokens_per_minute: args.itpm,
+                output_tokens_per_minute: args.otpm,
+            };
+            if let Some(latency) = args.latency_ms {
+                for (name, profile) in convoy_core::spec::BUILT_IN_TIERS {
+                    if name == args.tier {
+                        spec.tiers.push(convoy_core::spec::TierDef {
+                            name: name.into(),
+                            profile: convoy_core::TierProfile {
+                                latency_ms: latency,
+                                ..profile
+                            },
+                        });
+                    }
+                }
+            }
+            (spec, 0)
+        }
+    };
+    let estimate = estimate_spec(&spec, history_at(db), seed).map_err(|failure| Failure {
+        code: EXIT_USAGE,
+        ..failure
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&estimate)?);
+    } else {
+        println!(
+            "{} items of {} on {}",
+            spec.item_count(),
+            spec.batches
+                .iter()
+                .map(|batch| batch.tier.as_str())
+                .chain(spec.items.iter().map(|item| item.tier.as_str()))
+                .fold(Vec::<&str>::new(), |mut tiers, tier| {
+                    if !tiers.contains(&tier) {
+                        tiers.push(tier);
+                    }
+                    tiers
+                })
+                .join(", "),
+            spec.model
+        );
+        println!("{}", line(&estimate));
+        println!(
+            "tokens: {} in, {} out",
+            estimate.tokens.input, estimate.tokens.output
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,178 @@
+//! `convoy run`, `resume` and `retry`: run a job in this process to its end.
+
+use std::path::{Path, PathBuf};
+
+use convoy_core::{EstimateReport, JobStatus, PricingTable};
+use tokio::sync::mpsc;
+
+use super::control::send_and_wait;
+use super::estimate::{duration, estimate_spec, line};
+use super::progress::{summary_line, Display};
+use super::{Failure, EXIT_ABANDONED, EXIT_USAGE};
+use crate::driver::{held_elsewhere, Driver, RunEnd};
+use crate::jobfile;
+use crate::provider::Provider;
+use crate::store::{now_ms, Command, Store, StoredJob};
+
+pub(super) async fn run(db: &Path, job_file: &Path, out: Option<PathBuf>) -> Result<u8, Failure> {
+    let usage = |message: String| Failure {
+        message,
+        code: EXIT_USAGE,
+    };
+    let file = jobfile::load(job_file, &PricingTable::built_in())
+        .map_err(|error| usage(error.to_string()))?;
+    Provider::from_settings(&file.settings.provider).map_err(|error| usage(error.to_string()))?;
+
+    let mut store = Store::open(db)?;
+    let estimate = estimate_spec(&file.spec, Some(store.history()?), file.settings.seed)?;
+    let total = file.spec.item_count() as u32;
+    let estimate_json = serde_json::to_value(&estimate)?;
+    let id = store.create_job(
+        &file.spec,
+        &file.settings,
+        total,
+        Some(&estimate_json),
+        now_ms(),
+    )?;
+    eprintln!(
+        "job {id} `{}`: {total} items on {} via {}",
+        file.spec.name, file.spec.model, file.settings.provider.kind
+    );
+    eprintln!("{}", line(&estimate));
+    let job = store.job(id)?;
+    drive(db, store, &job, None, out).await
+}
+
+pub(super) async fn resume(db: &Path, name: &str, out: Option<PathBuf>) -> Result<u8, Failure> {
+    let store = Store::open_existing(db, name)?;
+    let job = store.find_job(name)?;
+    if held_elsewhere(&job, now_ms()).is_some() {
+        return send_and_wait(store, &job, Command::Resume);
+    }
+    match job.status {
+        JobStatus::Completed | JobStatus::Cancelled | JobStatus::Failed => Err(Failure {
+            message: format!(
+                "job {}: cannot resume a job that is {}{}",
+                job.id,
+                job.status.as_str(),
+                if job.status == JobStatus::Failed {
+                    "; `convoy retry` queues its failed items again"
+                } else {
+                    ""
+                }
+            ),
+            code: 1,
+        }),
+        JobStatus::Paused => drive(db, store, &job, Some(Command::Resume), out).await,
+        _ => drive(db, store, &job, None, out).await,
+    }
+}
+
+pub(super) async fn retry(db: &Path, name: &str, out: Option<PathBuf>) -> Result<u8, Failure> {
+    let store = Store::open_existing(db, name)?;
+    let job = store.find_job(name)?;
+    if held_elsewhere(&job, now_ms()).is_some() {
+        return send_and_wait(store, &job, Command::Retry);
+    }
+    drive(db, store, &job, Some(Command::Retry), out).await
+}
+
+/// Runs `job` here, after applying `first` to it, and prints the summary.
+async fn drive(
+    db: &Path,
+    store: Store,
+    job: &StoredJob,
+    first: Option<Command>,
+    out: Option<PathBuf>,
+) -> Result<u8, Failure> {
+    let mut driver = Driver::start(store, job)?;
+    if let Some(command) = first {
+        driver
+            .apply(command)
+            .map_err(|message| Failure { message, code: 1 })?;
+    }
+    let (sender, mut interrupts) = mpsc::unbounded_channel();
+    let waiter = tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if sender.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut display = Display::new(job.total);
+    let end = driver.run(&mut display, &mut interrupts).await;
+    display.finish();
+    waiter.abort();
+    let end = end?;
+    summarize(db, job, &end, out)
+}
+
+fn summarize(
+    db: &Path,
+    job: &StoredJob,
+    end: &RunEnd,
+    out: Option<PathBuf>,
+) -> Result<u8, Failure> {
+    let progress = &end.progress;
+    eprintln!("job {} `{}`: {}", job.id, job.name, summary_line(progress));
+    if end.abandoned {
+        eprintln!(
+            "stopped with {} attempts in flight; `convoy resume {}` sends them again",
+            progress.in_flight, job.id
+        );
+        return Ok(EXIT_ABANDONED);
+    }
+
+    let store = Store::open(db)?;
+    let stored = store.job(job.id)?;
+    let estimate: Option<convoy_core::Estimate> = stored
+        .estimate
+        .clone()
+        .and_then(|value| serde_json::from_value(value).ok());
+    if let Some(estimate) = &estimate {
+        let actual = convoy_core::estimate::Actual {
+            cost_usd: progress.cost_usd,
+            duration_ms: progress.elapsed_ms,
+        };
+        let report = EstimateReport::new(estimate, &actual);
+        eprintln!(
+            "cost: ${:.4} against ${:.4} estimated ({:+.1}%); time: {} against {} estimated ({:+.1}%)",
+            report.actual_cost_usd,
+            report.estimated_cost_usd,
+            report.cost_diff_percent,
+            duration(report.actual_ms),
+            duration(report.estimated_ms),
+            report.time_diff_percent
+        );
+    }
+
+    if progress.succeeded > 0 || progress.status.is_finished() {
+        let path = out
+            .or_else(|| stored.settings.output.clone())
+            .unwrap_or_else(|| PathBuf::from(format!("out/{}-{}.jsonl", job.name, job.id)));
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let lines = crate::export::export(&store, &stored, &mut file)?;
+        eprintln!("wrote {lines} conversations to {}", path.display());
+    }
+    match progress.status {
+        JobStatus::Completed => Ok(0),
+        JobStatus::Paused => {
+            eprintln!("paused; `convoy resume {}` continues", job.id);
+            Ok(1)
+        }
+        JobStatus::Failed => {
+            eprintln!(
+                "failed; `convoy status {}` lists the failures, `convoy retry {}` runs them again",
+                job.id, job.id
+            );
+            Ok(1)
+        }
+        _ => Ok(1),
+    }
+}

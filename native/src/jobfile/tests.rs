@@ -1,0 +1,117 @@
+use super::*;
+
+fn check(text: &str) -> Result<JobFile, JobFileError> {
+    parse(Path::new("job.toml"), text, &PricingTable::built_in())
+}
+
+fn message(text: &str) -> String {
+    check(text).unwrap_err().to_string()
+}
+
+#[test]
+fn a_small_file_becomes_a_spec_with_defaults() {
+    let file = check("name = \"demo\"\n[[batches]]\ntier = \"template\"\ncount = 3\n").unwrap();
+    assert_eq!(file.spec.name, "demo");
+    assert_eq!(file.spec.item_count(), 3);
+    assert_eq!(file.settings.provider.kind, "simulated");
+}
+
+#[test]
+fn concurrency_zero_names_file_line_and_key() {
+    let text = "name = \"a\"\n\nconcurrency = 0\n[[batches]]\ntier = \"template\"\ncount = 1\n";
+    assert_eq!(
+        message(text),
+        "job.toml:3: concurrency: 0 is out of range, expected 1 to 1024"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let text = "name = \"a\"\n[[batches]]\ntier = \"template\"\ncount = 1\n[limits]\nrpm = 3\n";
+    let message = message(text);
+    assert!(
+        message.starts_with("job.toml:6: limits.rpm: unknown field `rpm`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_line() {
+    let message = message("name = \"a\"\nconcurrency = \"eight\"\n");
+    assert!(
+        message.starts_with("job.toml:2: concurrency: invalid type"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_syntax_error_has_a_line() {
+    let message = message("name = \"a\"\nconcurrency = = 3\n");
+    assert!(message.starts_with("job.toml:2:"), "{message}");
+}
+
+#[test]
+fn a_count_of_the_second_batch_maps_back_to_its_line() {
+    let text =
+        "[[batches]]\ntier = \"template\"\ncount = 1\n\n[[batches]]\ntier = \"nope\"\ncount = 1\n";
+    let message = message(text);
+    assert!(
+        message.starts_with("job.toml:6: batches[1].tier: unknown tier `nope`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn templates_and_item_files_are_read_relative_to_the_job_file() {
+    let dir = std::env::temp_dir().join(format!("convoy-jobfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.txt"), "Talk about {{topic}} in {{language}}.").unwrap();
+    std::fs::write(
+        dir.join("items.jsonl"),
+        "{\"topic\":\"tea\"}\n\n{\"other\":1}\n",
+    )
+    .unwrap();
+    let text = "[parameters]\nlanguage = \"en\"\n[tiers.template]\ntemplate = \"t.txt\"\n\
+                [[batches]]\ntier = \"template\"\nitems = \"items.jsonl\"\n";
+    let error = parse(&dir.join("job.toml"), text, &PricingTable::built_in()).unwrap_err();
+    let expected = format!(
+        "{}:3: topic: missing parameter",
+        dir.join("items.jsonl").display()
+    );
+    assert!(error.to_string().starts_with(&expected), "{error}");
+
+    std::fs::write(dir.join("items.jsonl"), "{\"topic\":\"tea\"}\n").unwrap();
+    let file = parse(&dir.join("job.toml"), text, &PricingTable::built_in()).unwrap();
+    assert_eq!(file.spec.items[0].parameters["topic"], "tea");
+    assert!(file.settings.templates["template"].starts_with("Talk about"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_shared_parameter_missing_for_a_count_batch_points_at_the_batch() {
+    let dir = std::env::temp_dir().join(format!("convoy-jobfile-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.txt"), "About {{topic}}.").unwrap();
+    let text =
+        "[tiers.template]\ntemplate = \"t.txt\"\n\n[[batches]]\ntier = \"template\"\ncount = 2\n";
+    let error = parse(&dir.join("job.toml"), text, &PricingTable::built_in()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("job.toml:4: batches[0]: the template"),
+        "{message}"
+    );
+    assert!(
+        message.contains("add topic under [parameters]"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_new_tier_needs_its_token_counts() {
+    let text = "[tiers.long]\ninput_tokens = 5\n[[batches]]\ntier = \"long\"\ncount = 1\n";
+    assert_eq!(
+        message(text),
+        "job.toml:1: tiers.long.output_tokens: missing, required for tier `long`, which is not built in"
+    );
+}

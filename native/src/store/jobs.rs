@@ -1,0 +1,414 @@
+//! Jobs: creating them, finding them by name or id, reading them back for a restart,
+//! and the lease that says which process runs one.
+
+use convoy_core::{
+    ItemRecord, ItemStatus, JobId, JobRecord, JobSpec, JobStatus, StatusReason, Usage,
+};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::jobfile::JobSettings;
+
+/// A job as stored.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    /// Its id.
+    pub id: JobId,
+    /// Its name (not unique: the newest job of a name answers to it).
+    pub name: String,
+    /// The core spec.
+    pub spec: JobSpec,
+    /// The native settings.
+    pub settings: JobSettings,
+    /// How many items it has.
+    pub total: u32,
+    /// Its status as last written.
+    pub status: JobStatus,
+    /// Why it has that status.
+    pub reason: StatusReason,
+    /// The estimate made when it was created, as JSON.
+    pub estimate: Option<serde_json::Value>,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it first ran.
+    pub started_at: Option<u64>,
+    /// When it ended.
+    pub finished_at: Option<u64>,
+    /// Cost so far, failed attempts included.
+    pub spent_usd: f64,
+    /// Tokens billed so far.
+    pub usage: Usage,
+    /// The process running it, if any claimed it.
+    pub worker: Option<String>,
+    /// Until when that claim holds.
+    pub lease_until: Option<u64>,
+}
+
+/// Items of each status, for `convoy status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ItemCounts {
+    /// Generated.
+    pub succeeded: u32,
+    /// Failed for good.
+    pub failed: u32,
+    /// Cancelled.
+    pub cancelled: u32,
+    /// In flight when last written.
+    pub in_flight: u32,
+    /// Not ended yet (never dispatched, queued again or waiting to retry).
+    pub pending: u32,
+}
+
+/// An item that failed for good, with its last attempt's class and message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedItem {
+    /// The item's index.
+    pub item: u32,
+    /// Its tier.
+    pub tier: String,
+    /// Attempts used up.
+    pub attempts: u32,
+    /// The class of the last failure.
+    pub class: Option<String>,
+    /// What went wrong.
+    pub message: Option<String>,
+}
+
+fn from_json<T: DeserializeOwned>(
+    job: u64,
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt { job, what, source })
+}
+
+/// The name a status or reason is stored under.
+pub(super) fn name_of<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+fn parse_name<T: DeserializeOwned>(
+    job: u64,
+    what: &'static str,
+    name: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|source| StoreError::Corrupt { job, what, source })
+}
+
+const JOB_COLUMNS: &str = "id, name, spec, settings, total, status, reason, estimate, created_at, \
+                           started_at, finished_at, spent_usd, usage, worker, lease_until";
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredJob, StoreError>> {
+    let id: i64 = row.get(0)?;
+    let id = id as u64;
+    let spec: String = row.get(2)?;
+    let settings: String = row.get(3)?;
+    let status: String = row.get(5)?;
+    let reason: String = row.get(6)?;
+    let estimate: Option<String> = row.get(7)?;
+    let usage: String = row.get(12)?;
+    let name: String = row.get(1)?;
+    let total: i64 = row.get(4)?;
+    let created_at: i64 = row.get(8)?;
+    let started_at: Option<i64> = row.get(9)?;
+    let finished_at: Option<i64> = row.get(10)?;
+    let spent_usd: f64 = row.get(11)?;
+    let worker: Option<String> = row.get(13)?;
+    let lease_until: Option<i64> = row.get(14)?;
+    Ok((|| {
+        Ok(StoredJob {
+            id: JobId(id),
+            name,
+            spec: from_json(id, "spec", &spec)?,
+            settings: from_json(id, "settings", &settings)?,
+            total: total as u32,
+            status: parse_name(id, "status", &status)?,
+            reason: parse_name(id, "reason", &reason)?,
+            estimate: estimate
+                .map(|text| from_json(id, "estimate", &text))
+                .transpose()?,
+            created_at: created_at as u64,
+            started_at: started_at.map(|at| at as u64),
+            finished_at: finished_at.map(|at| at as u64),
+            spent_usd,
+            usage: from_json(id, "usage", &usage)?,
+            worker,
+            lease_until: lease_until.map(|at| at as u64),
+        })
+    })())
+}
+
+impl Store {
+    /// Stores a new job, `queued`, and returns its id.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn create_job(
+        &mut self,
+        spec: &JobSpec,
+        settings: &JobSettings,
+        total: u32,
+        estimate: Option<&serde_json::Value>,
+        now: u64,
+    ) -> Result<JobId, StoreError> {
+        let spec_json = serde_json::to_string(spec).expect("a spec serializes");
+        let settings_json = serde_json::to_string(settings).expect("settings serialize");
+        self.conn.execute(
+            "INSERT INTO jobs (name, spec, settings, total, status, reason, estimate, \
+             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 'requested', ?5, ?6, ?6)",
+            params![
+                spec.name,
+                spec_json,
+                settings_json,
+                total,
+                estimate.map(|value| value.to_string()),
+                now as i64
+            ],
+        )?;
+        Ok(JobId(self.conn.last_insert_rowid() as u64))
+    }
+
+    /// The job whose id is `name_or_id`, or else the newest job of that name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSuchJob`] when neither matches.
+    pub fn find_job(&self, name_or_id: &str) -> Result<StoredJob, StoreError> {
+        let by_id = match name_or_id.parse::<i64>() {
+            Ok(id) => self.job_where("id = ?1", params![id])?,
+            Err(_) => None,
+        };
+        let found = match by_id {
+            Some(job) => Some(job),
+            None => self.job_where("name = ?1 ORDER BY id DESC LIMIT 1", params![name_or_id])?,
+        };
+        found.ok_or_else(|| StoreError::NoSuchJob(name_or_id.to_owned()))
+    }
+
+    /// The job `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSuchJob`] when there is none.
+    pub fn job(&self, id: JobId) -> Result<StoredJob, StoreError> {
+        self.job_where("id = ?1", params![id.0 as i64])?
+            .ok_or_else(|| StoreError::NoSuchJob(id.to_string()))
+    }
+
+    fn job_where(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Option<StoredJob>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE {condition}");
+        self.conn
+            .query_row(&sql, values, job_from_row)
+            .optional()?
+            .transpose()
+    }
+
+    /// Every job, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses or a row is unreadable.
+    pub fn jobs(&self) -> Result<Vec<StoredJob>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id");
+        let mut statement = self.conn.prepare(&sql)?;
+        let rows = statement.query_map([], job_from_row)?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// What `Scheduler::restore` needs to take the job up again.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses or a row is unreadable.
+    pub fn load_record(&self, job: &StoredJob) -> Result<JobRecord, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT idx, status, attempts, dispatches FROM items WHERE job_id = ?1")?;
+        let rows = statement.query_map(params![job.id.0 as i64], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (index, status, attempts, dispatches) = row?;
+            let status: ItemStatus = parse_name(job.id.0, "item status", &status)?;
+            items.push(ItemRecord {
+                index: index as u32,
+                status,
+                attempts: attempts as u32,
+                dispatches: dispatches as u32,
+            });
+        }
+        Ok(JobRecord {
+            status: job.status,
+            items,
+            spent_usd: job.spent_usd,
+            usage: job.usage,
+            started_at: job.started_at,
+        })
+    }
+
+    /// Marks the attempts a dead runner left in flight as `interrupted`; their items
+    /// are queued again by `Scheduler::restore`. Returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn interrupt_in_flight(&mut self, job: JobId, now: u64) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE attempts SET outcome = 'interrupted', finished_at = ?2, \
+             message = 'the runner stopped before the reply came' \
+             WHERE job_id = ?1 AND outcome = 'in_flight'",
+            params![job.0 as i64, now as i64],
+        )?)
+    }
+
+    /// Items of each status.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn item_counts(&self, job: &StoredJob) -> Result<ItemCounts, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT status, COUNT(*) FROM items WHERE job_id = ?1 GROUP BY status")?;
+        let rows = statement.query_map(params![job.id.0 as i64], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut counts = ItemCounts::default();
+        let mut seen = 0;
+        for row in rows {
+            let (status, count) = row?;
+            let count = count as u32;
+            seen += count;
+            match status.as_str() {
+                "succeeded" => counts.succeeded = count,
+                "failed" => counts.failed = count,
+                "cancelled" => counts.cancelled = count,
+                "in_flight" => counts.in_flight = count,
+                _ => counts.pending += count,
+            }
+        }
+        counts.pending += job.total.saturating_sub(seen);
+        Ok(counts)
+    }
+
+    /// The items that failed for good, with their last failure.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn failed_items(&self, job: JobId) -> Result<Vec<FailedItem>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT i.idx, i.tier, i.attempts, a.class, a.message FROM items i \
+             LEFT JOIN attempts a ON a.job_id = i.job_id AND a.idx = i.idx \
+               AND a.attempt = (SELECT MAX(attempt) FROM attempts b \
+                                WHERE b.job_id = i.job_id AND b.idx = i.idx \
+                                  AND b.class IS NOT NULL) \
+             WHERE i.job_id = ?1 AND i.status = 'failed' ORDER BY i.idx",
+        )?;
+        let rows = statement.query_map(params![job.0 as i64], |row| {
+            Ok(FailedItem {
+                item: row.get::<_, i64>(0)? as u32,
+                tier: row.get(1)?,
+                attempts: row.get::<_, i64>(2)? as u32,
+                class: row.get(3)?,
+                message: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Claims job `id` for `worker` until `until`, unless another worker holds an
+    /// unexpired claim (`steal` ignores that claim, for a worker known to be dead).
+    /// Returns whether the claim was taken.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn claim(
+        &mut self,
+        id: JobId,
+        worker: &str,
+        until: u64,
+        now: u64,
+        steal: bool,
+    ) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1 AND \
+             (?5 OR worker IS NULL OR worker = ?2 OR lease_until IS NULL OR lease_until < ?4)",
+            params![id.0 as i64, worker, until as i64, now as i64, steal],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Gives up `worker`'s claim on job `id`.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn release(&mut self, id: JobId, worker: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE jobs SET worker = NULL, lease_until = NULL WHERE id = ?1 AND worker = ?2",
+            params![id.0 as i64, worker],
+        )?;
+        Ok(())
+    }
+
+    /// Every successful item's export data, in item order: index, tier, parameters
+    /// (JSON, when the item had its own), conversation, usage (JSON) and cost.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn results(&self, job: JobId) -> Result<Vec<StoredResult>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, r.cost_usd \
+             FROM results r JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx \
+             WHERE r.job_id = ?1 ORDER BY r.idx",
+        )?;
+        let rows = statement.query_map(params![job.0 as i64], |row| {
+            Ok(StoredResult {
+                item: row.get::<_, i64>(0)? as u32,
+                tier: row.get(1)?,
+                parameters: row.get(2)?,
+                conversation: row.get(3)?,
+                usage: row.get(4)?,
+                cost_usd: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// One stored result, as [`Store::results`] reads it.
+#[derive(Debug, Clone)]
+pub struct StoredResult {
+    /// The item's index.
+    pub item: u32,
+    /// Its tier.
+    pub tier: String,
+    /// Its own parameters as a JSON object, when it had any.
+    pub parameters: Option<String>,
+    /// The conversation as JSON.
+    pub conversation: String,
+    /// Tokens billed by the successful attempt, as JSON.
+    pub usage: String,
+    /// What the successful attempt cost.
+    pub cost_usd: f64,
+}

@@ -1,0 +1,53 @@
+//! Running statistics per model and tier (the core's [`History`]), updated from every
+//! finished attempt, so that estimates lean on what was seen rather than on profiles.
+
+use convoy_core::History;
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Every statistic recorded, as one [`History`]; rows that do not read are skipped.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn history(&self) -> Result<History, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT data FROM statistics ORDER BY model, tier")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        let mut tiers = Vec::new();
+        for row in rows {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&row?) {
+                tiers.push(value);
+            }
+        }
+        Ok(serde_json::from_value(serde_json::Value::Array(tiers)).unwrap_or_default())
+    }
+
+    /// Writes every statistic of `history`, replacing the stored ones of the same model
+    /// and tier.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn save_history(&mut self, history: &History, now: u64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for stats in history.tiers() {
+            tx.execute(
+                "INSERT INTO statistics (model, tier, data, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (model, tier) DO UPDATE SET data = excluded.data, \
+                 updated_at = excluded.updated_at",
+                params![
+                    stats.model,
+                    stats.tier,
+                    serde_json::to_string(stats).expect("statistics serialize"),
+                    now as i64
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

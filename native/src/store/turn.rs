@@ -1,0 +1,286 @@
+//! Writing one loop turn of the driver: its events, the job's totals and its lease, in
+//! one transaction.
+
+use std::collections::HashMap;
+
+use convoy_core::{AttemptId, Event, ItemStatus, JobId, Usage};
+use rusqlite::{params, Transaction};
+
+use super::jobs::name_of;
+use super::{Store, StoreError};
+
+/// What the store keeps about an item besides its status, as the scheduler knows it
+/// when the turn is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFacts {
+    /// Attempts used up.
+    pub attempts: u32,
+    /// Dispatches so far.
+    pub dispatches: u32,
+    /// The tier's name.
+    pub tier: String,
+    /// The item's own parameters as a JSON object, when it has any.
+    pub parameters: Option<String>,
+}
+
+/// One loop turn of the driver, ready to be written.
+pub struct Turn<'a> {
+    /// The job.
+    pub job: JobId,
+    /// The driver's time.
+    pub now: u64,
+    /// The events drained this turn, in order.
+    pub events: &'a [Event],
+    /// The conversation (JSON) of each successful attempt among the events.
+    pub conversations: &'a HashMap<AttemptId, String>,
+    /// The facts of an item, by index.
+    pub facts: &'a dyn Fn(u32) -> ItemFacts,
+    /// The job's cost so far.
+    pub spent_usd: f64,
+    /// The job's tokens so far.
+    pub usage: Usage,
+    /// The runner's claim to renew: worker and new expiry.
+    pub lease: Option<(&'a str, u64)>,
+}
+
+impl Store {
+    /// Writes `turn` in one transaction. Returns how many successes were duplicates of
+    /// an item that already had its result (kept as attempts only).
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses; nothing of the turn is written then.
+    pub fn commit_turn(&mut self, turn: &Turn<'_>) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut duplicates = 0;
+        for event in turn.events {
+            if write_event(&tx, turn, event)? {
+                duplicates += 1;
+            }
+        }
+        let usage = serde_json::to_string(&turn.usage).expect("usage serializes");
+        tx.execute(
+            "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
+            params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
+        )?;
+        if let Some((worker, until)) = turn.lease {
+            tx.execute(
+                "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1",
+                params![turn.job.0 as i64, worker, until as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(duplicates)
+    }
+}
+
+fn set_item(
+    tx: &Transaction<'_>,
+    turn: &Turn<'_>,
+    item: u32,
+    status: ItemStatus,
+) -> Result<(), StoreError> {
+    let facts = (turn.facts)(item);
+    tx.prepare_cached(
+        "INSERT INTO items (job_id, idx, tier, parameters, status, attempts, dispatches, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (job_id, idx) DO UPDATE SET status = excluded.status, \
+           attempts = excluded.attempts, dispatches = excluded.dispatches, \
+           updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        turn.job.0 as i64,
+        item,
+        facts.tier,
+        facts.parameters,
+        status.as_str(),
+        facts.attempts,
+        facts.dispatches,
+        turn.now as i64
+    ])?;
+    Ok(())
+}
+
+struct Finished<'e> {
+    outcome: &'static str,
+    class: Option<&'e str>,
+    message: Option<&'e str>,
+    latency_ms: Option<u64>,
+    usage: &'e Usage,
+    cost_usd: f64,
+    at: u64,
+}
+
+fn finish_attempt(
+    tx: &Transaction<'_>,
+    attempt: &AttemptId,
+    done: Finished<'_>,
+) -> Result<(), StoreError> {
+    let usage = serde_json::to_string(done.usage).expect("usage serializes");
+    tx.prepare_cached(
+        "INSERT INTO attempts (job_id, idx, attempt, dispatched_at, finished_at, outcome, class, \
+           message, latency_ms, usage, cost_usd) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (job_id, idx, attempt) DO UPDATE SET finished_at = excluded.finished_at, \
+           outcome = excluded.outcome, class = excluded.class, message = excluded.message, \
+           latency_ms = excluded.latency_ms, usage = excluded.usage, cost_usd = excluded.cost_usd",
+    )?
+    .execute(params![
+        attempt.job.0 as i64,
+        attempt.item,
+        attempt.attempt,
+        done.at as i64,
+        done.outcome,
+        done.class,
+        done.message,
+        done.latency_ms.map(|ms| ms as i64),
+        usage,
+        done.cost_usd
+    ])?;
+    Ok(())
+}
+
+/// Writes one event; returns whether it was a duplicate success.
+fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<bool, StoreError> {
+    match event {
+        Event::JobStatus {
+            job,
+            status,
+            reason,
+            at,
+        } => {
+            let finished = status.is_finished().then_some(*at as i64);
+            let running = matches!(status, convoy_core::JobStatus::Running).then_some(*at as i64);
+            tx.execute(
+                "UPDATE jobs SET status = ?2, reason = ?3, finished_at = ?4, \
+                 started_at = COALESCE(started_at, ?5), updated_at = ?6 WHERE id = ?1",
+                params![
+                    job.0 as i64,
+                    status.as_str(),
+                    name_of(reason),
+                    finished,
+                    running,
+                    *at as i64
+                ],
+            )?;
+        }
+        Event::Dispatched { attempt, at } => {
+            set_item(tx, turn, attempt.item, ItemStatus::InFlight)?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO attempts (job_id, idx, attempt, dispatched_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                attempt.job.0 as i64,
+                attempt.item,
+                attempt.attempt,
+                *at as i64
+            ])?;
+        }
+        Event::Succeeded {
+            attempt,
+            usage,
+            cost_usd,
+            latency_ms,
+            at,
+        } => {
+            set_item(tx, turn, attempt.item, ItemStatus::Succeeded)?;
+            let conversation = turn
+                .conversations
+                .get(attempt)
+                .map_or("null", String::as_str);
+            let usage_json = serde_json::to_string(usage).expect("usage serializes");
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO results (job_id, idx, attempt, conversation, usage, \
+                     cost_usd, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    attempt.job.0 as i64,
+                    attempt.item,
+                    attempt.attempt,
+                    conversation,
+                    usage_json,
+                    cost_usd,
+                    *at as i64
+                ])?;
+            let outcome = if inserted == 1 {
+                "succeeded"
+            } else {
+                "duplicate"
+            };
+            finish_attempt(
+                tx,
+                attempt,
+                Finished {
+                    outcome,
+                    class: None,
+                    message: None,
+                    latency_ms: Some(*latency_ms),
+                    usage,
+                    cost_usd: *cost_usd,
+                    at: *at,
+                },
+            )?;
+            return Ok(inserted == 0);
+        }
+        Event::RetryScheduled {
+            attempt,
+            class,
+            message,
+            usage,
+            cost_usd,
+            latency_ms,
+            at,
+            ..
+        }
+        | Event::Failed {
+            attempt,
+            class,
+            message,
+            usage,
+            cost_usd,
+            latency_ms,
+            at,
+        } => {
+            let (status, outcome) = match event {
+                Event::Failed { .. } => (ItemStatus::Failed, "failed"),
+                _ => (ItemStatus::WaitingRetry, "retry"),
+            };
+            set_item(tx, turn, attempt.item, status)?;
+            finish_attempt(
+                tx,
+                attempt,
+                Finished {
+                    outcome,
+                    class: Some(class.as_str()),
+                    message: Some(message),
+                    latency_ms: Some(*latency_ms),
+                    usage,
+                    cost_usd: *cost_usd,
+                    at: *at,
+                },
+            )?;
+        }
+        Event::Cancelled { item, .. } => set_item(tx, turn, *item, ItemStatus::Cancelled)?,
+        Event::Requeued { item, .. } => set_item(tx, turn, *item, ItemStatus::Queued)?,
+        Event::LateOutcome {
+            attempt,
+            usage,
+            cost_usd,
+            at,
+        } => finish_attempt(
+            tx,
+            attempt,
+            Finished {
+                outcome: "late",
+                class: None,
+                message: None,
+                latency_ms: None,
+                usage,
+                cost_usd: *cost_usd,
+                at: *at,
+            },
+        )?,
+    }
+    Ok(false)
+}
