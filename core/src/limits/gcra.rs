@@ -41,12 +41,24 @@ pub struct Bucket {
     tat: u128,
     /// Nothing is admitted before this time (the provider said the limit is used up).
     blocked_until: u64,
-    /// What was taken in the last window: (time, amount), oldest first.
+    /// What was taken in the last window, oldest first.
     #[serde(default)]
-    window: VecDeque<(u64, u64)>,
+    window: VecDeque<Taken>,
     /// The sum of the amounts in `window`.
     #[serde(default)]
     in_window: u64,
+    /// The ticket of the next take.
+    #[serde(default)]
+    next_ticket: u64,
+}
+
+/// One amount in a bucket's log of the last window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Taken {
+    at: u64,
+    amount: u64,
+    /// Tells a take apart from others at the same time, to settle it.
+    ticket: u64,
 }
 
 impl Bucket {
@@ -64,6 +76,7 @@ impl Bucket {
             blocked_until: 0,
             window: VecDeque::new(),
             in_window: 0,
+            next_ticket: 0,
         }
     }
 
@@ -99,6 +112,7 @@ impl Bucket {
         self.blocked_until = previous.blocked_until;
         self.window = previous.window;
         self.in_window = previous.in_window;
+        self.next_ticket = previous.next_ticket;
     }
 
     /// What could be taken at `now`.
@@ -131,12 +145,12 @@ impl Bucket {
     /// `amount` (at most the capacity).
     fn window_ready_at(&self, amount: u64, now: u64) -> u64 {
         let mut total = self.in_window;
-        for &(at, taken) in &self.window {
-            let expires = at + WINDOW_MS;
+        for taken in &self.window {
+            let expires = taken.at + WINDOW_MS;
             if expires > now && total + amount <= self.limit {
                 return now;
             }
-            total -= taken;
+            total -= taken.amount;
             if expires > now && total + amount <= self.limit {
                 return expires;
             }
@@ -146,45 +160,49 @@ impl Bucket {
 
     /// Forgets takes that no window from `now` on can hold.
     fn forget_before(&mut self, now: u64) {
-        while let Some(&(at, taken)) = self.window.front() {
-            if at + WINDOW_MS > now {
+        while let Some(taken) = self.window.front() {
+            if taken.at + WINDOW_MS > now {
                 break;
             }
+            self.in_window -= taken.amount;
             self.window.pop_front();
-            self.in_window -= taken;
         }
     }
 
-    /// Logs `amount` taken at `at`, keeping the log in time order.
-    fn log(&mut self, at: u64, amount: u64) {
-        let position = self.window.partition_point(|&(logged, _)| logged <= at);
-        self.window.insert(position, (at, amount));
+    /// Logs `amount` taken at `at`, keeping the log in time order, and returns its ticket.
+    fn log(&mut self, at: u64, amount: u64) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let position = self.window.partition_point(|taken| taken.at <= at);
+        self.window.insert(position, Taken { at, amount, ticket });
         self.in_window += amount;
+        ticket
     }
 
-    /// Takes `amount` at `now`. Call only when [`Bucket::ready_at`] is not after `now`.
-    pub fn take(&mut self, amount: u64, now: u64) {
+    /// Takes `amount` at `now`, and returns the ticket that settles it. Call only when
+    /// [`Bucket::ready_at`] is not after `now`.
+    pub fn take(&mut self, amount: u64, now: u64) -> u64 {
         let amount = amount.min(self.capacity);
         self.tat = self.tat.max(self.scaled(now)) + Self::tokens(amount);
         self.forget_before(now);
-        self.log(now, amount);
+        self.log(now, amount)
     }
 
-    /// Settles a reservation of `reserved` taken at `dispatched_at` with what was really
-    /// used: gives back the difference, or takes the excess.
-    pub fn settle_dispatched(&mut self, reserved: u64, used: u64, dispatched_at: u64, now: u64) {
+    /// Settles the take of `reserved` that returned `ticket` with what was really used:
+    /// gives back the difference, or takes the excess.
+    pub fn settle_taken(&mut self, ticket: u64, reserved: u64, used: u64, now: u64) {
         self.forget_before(now);
         let reserved = reserved.min(self.capacity);
-        let from = self.window.partition_point(|&(at, _)| at < dispatched_at);
-        let logged = self
+        // Tickets grow with time, and the log is in time order.
+        let position = self.window.partition_point(|taken| taken.ticket < ticket);
+        if let Some(taken) = self
             .window
-            .range_mut(from..)
-            .take_while(|(at, _)| *at == dispatched_at)
-            .find(|(_, taken)| *taken == reserved);
-        if let Some((_, taken)) = logged {
-            let kept = used.min(reserved);
-            self.in_window -= *taken - kept;
-            *taken = kept;
+            .get_mut(position)
+            .filter(|taken| taken.ticket == ticket)
+        {
+            let kept = used.min(taken.amount);
+            self.in_window -= taken.amount - kept;
+            taken.amount = kept;
         }
         if used > reserved {
             self.log(now, used - reserved);
@@ -192,10 +210,10 @@ impl Bucket {
         self.refund_or_charge(reserved, used, now);
     }
 
-    /// Settles a reservation of `reserved` with what was really used, when the time of
-    /// its dispatch is not known: the bucket refills or owes the difference, but the
-    /// window keeps the whole reservation, so later dispatches may wait longer than
-    /// with [`Bucket::settle_dispatched`].
+    /// Settles a reservation of `reserved` with what was really used, when the take's
+    /// ticket is not known: the bucket refills or owes the difference, but the window
+    /// keeps the whole reservation, so later dispatches may wait longer than with
+    /// [`Bucket::settle_taken`].
     pub fn settle(&mut self, reserved: u64, used: u64, now: u64) {
         self.forget_before(now);
         if used > reserved {
@@ -288,8 +306,8 @@ mod tests {
         let mut takes = Vec::new();
         for i in 0..40 {
             now = bucket.ready_at(amount, now);
-            bucket.take(amount, now);
-            bucket.settle_dispatched(amount, used(i), now, now + 1);
+            let ticket = bucket.take(amount, now);
+            bucket.settle_taken(ticket, amount, used(i), now + 1);
             takes.push((now, used(i)));
             now += 1;
         }

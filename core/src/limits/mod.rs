@@ -55,6 +55,16 @@ pub struct Reservation {
     pub output_tokens: u64,
 }
 
+/// What settles one dispatch: the ticket of its take from each token bucket that
+/// existed then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tickets {
+    /// The input-token bucket's ticket.
+    pub input: Option<u64>,
+    /// The output-token bucket's ticket.
+    pub output: Option<u64>,
+}
+
 /// The three buckets of one provider key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimiter {
@@ -135,38 +145,43 @@ impl RateLimiter {
         ready
     }
 
-    /// Takes `reservation` from every bucket.
-    pub fn take(&mut self, reservation: Reservation, now: u64) {
+    /// Takes `reservation` from every bucket, and returns what settles it.
+    pub fn take(&mut self, reservation: Reservation, now: u64) -> Tickets {
         if let Some(bucket) = &mut self.requests {
             bucket.take(1, now);
         }
-        if let Some(bucket) = &mut self.input {
-            bucket.take(reservation.input_tokens, now);
-        }
-        if let Some(bucket) = &mut self.output {
-            bucket.take(reservation.output_tokens, now);
+        Tickets {
+            input: self
+                .input
+                .as_mut()
+                .map(|bucket| bucket.take(reservation.input_tokens, now)),
+            output: self
+                .output
+                .as_mut()
+                .map(|bucket| bucket.take(reservation.output_tokens, now)),
         }
     }
 
-    /// Settles `reservation`, taken at `dispatched_at`, with the tokens really used.
-    pub fn settle_dispatched(
+    /// Settles `reservation`, taken with `tickets`, with the tokens really used. A bucket
+    /// created after the take (a limit learned later) is left alone.
+    pub fn settle_taken(
         &mut self,
         reservation: Reservation,
-        dispatched_at: u64,
+        tickets: Tickets,
         input: u64,
         output: u64,
         now: u64,
     ) {
-        if let Some(bucket) = &mut self.input {
-            bucket.settle_dispatched(reservation.input_tokens, input, dispatched_at, now);
+        if let (Some(bucket), Some(ticket)) = (&mut self.input, tickets.input) {
+            bucket.settle_taken(ticket, reservation.input_tokens, input, now);
         }
-        if let Some(bucket) = &mut self.output {
-            bucket.settle_dispatched(reservation.output_tokens, output, dispatched_at, now);
+        if let (Some(bucket), Some(ticket)) = (&mut self.output, tickets.output) {
+            bucket.settle_taken(ticket, reservation.output_tokens, output, now);
         }
     }
 
-    /// Settles `reservation` with the tokens really used, when the time of its dispatch is
-    /// not known (see [`Bucket::settle`]).
+    /// Settles `reservation` with the tokens really used, when its tickets are not known
+    /// (see [`Bucket::settle`]).
     pub fn settle(&mut self, reservation: Reservation, input: u64, output: u64, now: u64) {
         if let Some(bucket) = &mut self.input {
             bucket.settle(reservation.input_tokens, input, now);

@@ -101,12 +101,12 @@ impl Scheduler {
             item: index,
             attempt: slot.dispatches,
         };
-        job.dispatched_at.insert(index, now);
         job.in_flight_per_tier[usize::from(tier)] += 1;
         job.pass += STRIDE / job.spec.priority.weight();
         let provider = &mut self.providers[job.provider];
         provider.in_flight += 1;
-        provider.limiter.take(reservation, now);
+        let tickets = provider.limiter.take(reservation, now);
+        job.tickets.insert(index, tickets);
 
         self.events
             .push_back(Event::Dispatched { attempt, at: now });

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 use super::event::{ItemStatus, JobId, JobStatus, StatusReason};
-use crate::limits::{BindingLimit, Reservation};
+use crate::limits::{BindingLimit, Reservation, Tickets};
 use crate::outcome::Usage;
 use crate::spec::{JobSpec, Plan};
 
@@ -85,8 +85,8 @@ pub(crate) struct Job {
     /// Items waiting for a retry, by the time they are due.
     pub waiting: BinaryHeap<Reverse<(u64, u32)>>,
     pub counts: Counts,
-    /// When each item in flight was dispatched, to settle its reservation.
-    pub dispatched_at: BTreeMap<u32, u64>,
+    /// What settles the reservation of each item in flight.
+    pub tickets: BTreeMap<u32, Tickets>,
     /// Attempts in flight per tier, to know the cost reserved.
     pub in_flight_per_tier: Vec<u32>,
     /// What one attempt of each tier reserves.
@@ -142,7 +142,7 @@ impl Job {
                 queued: total,
                 ..Counts::default()
             },
-            dispatched_at: BTreeMap::new(),
+            tickets: BTreeMap::new(),
             in_flight_per_tier: alloc::vec![0; plan.tiers.len()],
             reservations,
             reserved_cost,

@@ -51,12 +51,12 @@ impl Scheduler {
         let tier = usize::from(job.plan.tier_of(attempt.item));
         let reservation = job.reservations[tier];
         job.in_flight_per_tier[tier] -= 1;
-        let dispatched_at = job.dispatched_at.remove(&attempt.item).unwrap_or(now);
+        let tickets = job.tickets.remove(&attempt.item).unwrap_or_default();
         let provider = &mut self.providers[job.provider];
         provider.in_flight -= 1;
-        provider.limiter.settle_dispatched(
+        provider.limiter.settle_taken(
             reservation,
-            dispatched_at,
+            tickets,
             outcome.usage.total_input(),
             outcome.usage.output_tokens,
             now,
