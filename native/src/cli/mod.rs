@@ -38,7 +38,7 @@ pub enum Commands {
         /// The job file (TOML).
         job_file: PathBuf,
         /// Where to write the JSONL export (default: the file's `output`, else
-        /// out/<name>-<id>.jsonl).
+        /// out/NAME-ID.jsonl).
         #[arg(long, short = 'o', value_name = "FILE")]
         out: Option<PathBuf>,
     },
