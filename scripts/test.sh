@@ -59,8 +59,14 @@ cargo build -p convoy --locked
 cargo test --workspace --locked
 
 if [ -d wasm ]; then
-    step "wasm package: build, Node and browser tests"
+    step "wasm package: build and Node tests"
     bash wasm/test.sh
 fi
+
+step "browser tests in headless Chromium"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+(cd tests/browser && npm test)
 
 step "all checks passed"
