@@ -1,0 +1,128 @@
+//! Crossing the boundary: JavaScript values to Rust types and back, and Rust errors to
+//! JavaScript `Error`s whose message names the field at fault.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::{JsError, JsValue};
+
+/// Reads `value` as a `T`. A value of the wrong shape becomes an `Error` whose message
+/// starts with the path of the field at fault (`batches[0].count: ...`), or with `what`
+/// when the whole value is wrong (or is an array: `items[3].tier: ...`).
+///
+/// # Errors
+///
+/// When `value` does not have the shape of `T`.
+pub(crate) fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
+    let deserializer = serde_wasm_bindgen::Deserializer::from(value);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        if path == "." {
+            JsError::new(&format!("{what}: {inner}"))
+        } else if path.starts_with('[') {
+            JsError::new(&format!("{what}{path}: {inner}"))
+        } else {
+            JsError::new(&format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// Writes `value` as plain JavaScript objects: maps become objects, `None` becomes
+/// `undefined` and 64-bit integers become numbers.
+///
+/// # Errors
+///
+/// Only for values no JavaScript object can hold (an integer above 2^53).
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(false)
+        .serialize_large_number_types_as_bigints(false);
+    value
+        .serialize(&serializer)
+        .map_err(|error| JsError::new(&format!("result: {error}")))
+}
+
+/// The message of a core error, with the field it starts with spelled as JavaScript
+/// spells it: `limits.requests_per_minute: ...` becomes `limits.requestsPerMinute: ...`.
+pub(crate) fn js_message(message: &str) -> String {
+    match message.split_once(": ") {
+        Some((field, rest)) if !field.contains(' ') => {
+            format!("{}: {rest}", camel_case(field))
+        }
+        _ => message.into(),
+    }
+}
+
+/// `max_tokens` as `maxTokens`; dots, brackets and anything else stay as they are.
+pub(crate) fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JavaScript `Error` from a core error.
+pub(crate) fn js_error(error: impl core::fmt::Display) -> JsError {
+    JsError::new(&js_message(&error.to_string()))
+}
+
+/// Checks that `value` is a whole number from `min` to `max` and returns it.
+///
+/// # Errors
+///
+/// An `Error` naming `field`, the value and the range.
+pub(crate) fn whole(field: &str, value: f64, min: u64, max: u64) -> Result<u64, JsError> {
+    let fits = value.is_finite() && value.fract() == 0.0;
+    if fits && value >= min as f64 && value <= max as f64 {
+        Ok(value as u64)
+    } else {
+        Err(JsError::new(&format!(
+            "{field}: {value} is out of range, expected a whole number from {min} to {max}"
+        )))
+    }
+}
+
+/// Checks that `value` is a finite number above zero (or from zero, when `zero_ok`).
+///
+/// # Errors
+///
+/// An `Error` naming `field` and the value.
+pub(crate) fn positive(field: &str, value: f64, zero_ok: bool) -> Result<f64, JsError> {
+    let fits = value.is_finite() && (value > 0.0 || (zero_ok && value == 0.0));
+    if fits {
+        Ok(value)
+    } else {
+        let expected = if zero_ok { "0 or more" } else { "above 0" };
+        Err(JsError::new(&format!(
+            "{field}: {value} is out of range, expected a number {expected}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_field_names_become_camel_case() {
+        assert_eq!(
+            js_message("limits.requests_per_minute: 0 is out of range, expected 1 to 10"),
+            "limits.requestsPerMinute: 0 is out of range, expected 1 to 10"
+        );
+        assert_eq!(
+            js_message("batches[2].tier: unknown tier `x`"),
+            "batches[2].tier: unknown tier `x`"
+        );
+        assert_eq!(js_message("the job has no items"), "the job has no items");
+    }
+}
