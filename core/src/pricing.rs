@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::outcome::Usage;
 
+/// The highest rate accepted, in USD per million tokens: a dollar a token, far above any
+/// real price, low enough that no batch's cost overflows.
+pub const MAX_PRICE_PER_MILLION: f64 = 1_000_000.0;
+
 /// What one model costs, in USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,17 +56,28 @@ impl ModelPrice {
         (input * self.input_per_million + output * self.output_per_million) / 1_000_000.0
     }
 
-    /// Whether every rate is a finite, non-negative number.
-    pub fn is_valid(&self) -> bool {
-        [
-            self.input_per_million,
-            self.output_per_million,
-            self.cache_write_per_million,
-            self.cache_read_per_million,
-        ]
-        .iter()
-        .all(|rate| rate.is_finite() && *rate >= 0.0)
-            && (0.0..=1.0).contains(&self.batch_discount)
+    /// The first field out of range, with its value and what is accepted: rates go from
+    /// 0 to [`MAX_PRICE_PER_MILLION`], the batch discount from 0 to 1.
+    pub fn first_invalid(&self) -> Option<(&'static str, f64, &'static str)> {
+        let rates = [
+            ("input_per_million", self.input_per_million),
+            ("output_per_million", self.output_per_million),
+            ("cache_write_per_million", self.cache_write_per_million),
+            ("cache_read_per_million", self.cache_read_per_million),
+        ];
+        let accepted = "0 to 1000000 USD per million tokens";
+        rates
+            .into_iter()
+            .find(|(_, rate)| !(0.0..=MAX_PRICE_PER_MILLION).contains(rate))
+            .map(|(field, rate)| (field, rate, accepted))
+            .or_else(|| {
+                let discount = self.batch_discount;
+                (!(0.0..=1.0).contains(&discount)).then_some((
+                    "batch_discount",
+                    discount,
+                    "a fraction from 0 to 1",
+                ))
+            })
     }
 }
 

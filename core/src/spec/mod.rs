@@ -295,7 +295,11 @@ impl JobSpec {
 
     /// How many items the spec describes, without validating it.
     pub fn item_count(&self) -> u64 {
-        self.batches.iter().map(|batch| batch.count).sum::<u64>() + self.items.len() as u64
+        self.batches
+            .iter()
+            .fold(self.items.len() as u64, |sum, batch| {
+                sum.saturating_add(batch.count)
+            })
     }
 
     /// Checks every field and resolves tiers and price.
@@ -479,12 +483,12 @@ impl JobSpec {
 
     fn resolve_price(&self, pricing: &PricingTable) -> Result<ModelPrice, SpecError> {
         match self.pricing {
-            Some(price) if price.is_valid() => Ok(price),
-            Some(price) => Err(out_of_range(
-                "pricing",
-                format!("{price:?}"),
-                "finite, non-negative prices and a batch discount from 0 to 1",
-            )),
+            Some(price) => match price.first_invalid() {
+                None => Ok(price),
+                Some((field, value, accepted)) => {
+                    Err(out_of_range(&format!("pricing.{field}"), value, accepted))
+                }
+            },
             None => pricing.price(&self.model).ok_or(SpecError::UnknownModel {
                 model: self.model.clone(),
             }),
