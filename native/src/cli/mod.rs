@@ -6,6 +6,7 @@ mod progress;
 mod run;
 mod show;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +18,13 @@ use crate::store::DEFAULT_PATH;
 /// Generate large batches of synthetic conversations, predictably: an estimate before
 /// you start, rate limits respected, pause/resume/cancel, crash-safe, every failure kept.
 #[derive(Debug, Parser)]
-#[command(name = "convoy", version, propagate_version = true)]
+#[command(
+    name = "convoy",
+    version,
+    propagate_version = true,
+    after_help = "Log lines go to standard error; CONVOY_LOG=debug (or info, trace, a \
+                  tracing filter) shows more than the default warnings."
+)]
 pub struct Cli {
     /// The SQLite file holding jobs and results.
     #[arg(long, global = true, default_value = DEFAULT_PATH, value_name = "PATH")]
@@ -135,6 +142,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
