@@ -24,7 +24,7 @@ pub(super) fn pause_or_cancel(db: &Path, name: &str, command: Command) -> Result
     driver.flush()?;
     driver.close()?;
     result.map_err(|message| Failure { message, code: 1 })?;
-    println!("job {}: {}", job.id, driver_status_words(command));
+    out!("job {}: {}", job.id, driver_status_words(command));
     Ok(0)
 }
 
@@ -51,7 +51,7 @@ pub(super) fn send_and_wait(
             None => continue,
             Some(None) => {
                 let worker = job.worker.as_deref().unwrap_or("another process");
-                println!(
+                out!(
                     "job {}: {} ({worker} runs it)",
                     job.id,
                     driver_status_words(command)

@@ -148,9 +148,9 @@ pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
         ..failure
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&estimate)?);
+        out!("{}", serde_json::to_string_pretty(&estimate)?);
     } else {
-        println!(
+        out!(
             "{} items of {} on {}",
             spec.item_count(),
             spec.batches
@@ -166,10 +166,11 @@ pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
                 .join(", "),
             spec.model
         );
-        println!("{}", line(&estimate));
-        println!(
+        out!("{}", line(&estimate));
+        out!(
             "tokens: {} in, {} out",
-            estimate.tokens.input, estimate.tokens.output
+            estimate.tokens.input,
+            estimate.tokens.output
         );
     }
     Ok(0)

@@ -1,12 +1,21 @@
 //! The `convoy` command line: parsing, and one function per subcommand.
 
+/// Prints a line on standard output, as `println!` does, except that a reader who
+/// stopped reading (`convoy jobs | head -1`) ends the process quietly instead of in a
+/// panic, as a closed pipe ends other command-line tools.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
+
 mod control;
 mod estimate;
 mod progress;
 mod run;
 mod show;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,6 +142,23 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code when a second Ctrl-C left attempts in flight.
 pub const EXIT_ABANDONED: u8 = 130;
 
+/// Writes one line of `out!` to standard output.
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(line)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            eprintln!("error: cannot write to standard output: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -178,7 +204,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Commands::Estimate(args) => estimate::run(&db, args),
         Commands::MockServer { addr, config } => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
-            println!("listening on http://{}", listener.local_addr()?);
+            out!("listening on http://{}", listener.local_addr()?);
             crate::mock::serve(config, listener).await?;
             Ok(0)
         }

@@ -11,22 +11,26 @@ use crate::store::{now_ms, Store};
 
 pub(super) fn jobs(db: &Path) -> Result<u8, Failure> {
     if !db.exists() {
-        println!("no jobs yet ({} does not exist)", db.display());
+        out!("no jobs yet ({} does not exist)", db.display());
         return Ok(0);
     }
     let store = Store::open(db)?;
     let jobs = store.jobs()?;
     if jobs.is_empty() {
-        println!("no jobs yet");
+        out!("no jobs yet");
         return Ok(0);
     }
-    println!(
+    out!(
         "{:>4}  {:<24} {:<11} {:>8} {:>10}  model",
-        "id", "name", "status", "items", "cost"
+        "id",
+        "name",
+        "status",
+        "items",
+        "cost"
     );
     for job in jobs {
         let counts = store.item_counts(&job)?;
-        println!(
+        out!(
             "{:>4}  {:<24} {:<11} {:>8} {:>10}  {}",
             job.id.0,
             job.name,
@@ -64,15 +68,16 @@ pub(super) fn status(db: &Path, name: &str, as_json: bool) -> Result<u8, Failure
             "estimate": job.estimate,
             "failed": failed,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
     }
-    println!("job {} `{}`: {}", job.id, job.name, job.status.as_str());
-    println!(
+    out!("job {} `{}`: {}", job.id, job.name, job.status.as_str());
+    out!(
         "  model {} via {}",
-        job.spec.model, job.settings.provider.kind
+        job.spec.model,
+        job.settings.provider.kind
     );
-    println!(
+    out!(
         "  {} items: {} succeeded, {} failed, {} cancelled, {} in flight, {} pending",
         job.total,
         counts.succeeded,
@@ -81,7 +86,7 @@ pub(super) fn status(db: &Path, name: &str, as_json: bool) -> Result<u8, Failure
         counts.in_flight,
         counts.pending
     );
-    println!(
+    out!(
         "  cost ${:.4}, {} input and {} output tokens",
         job.spent_usd,
         job.usage.total_input(),
@@ -89,15 +94,15 @@ pub(super) fn status(db: &Path, name: &str, as_json: bool) -> Result<u8, Failure
     );
     if let Some(started) = job.started_at {
         let end = job.finished_at.unwrap_or_else(now_ms);
-        println!("  running time {}", duration(end.saturating_sub(started)));
+        out!("  running time {}", duration(end.saturating_sub(started)));
     }
     if let Some(worker) = runner {
-        println!("  run by {worker}");
+        out!("  run by {worker}");
     }
     if !failed.is_empty() {
-        println!("  failed items:");
+        out!("  failed items:");
         for item in failed {
-            println!(
+            out!(
                 "    item {} ({}), {} attempts: {}: {}",
                 item.item,
                 item.tier,
