@@ -74,6 +74,10 @@ pub(super) async fn retry(db: &Path, name: &str, out: Option<PathBuf>) -> Result
     if held_elsewhere(&job, now_ms()).is_some() {
         return send_and_wait(store, &job, Command::Retry);
     }
+    if job.status == JobStatus::Completed && store.item_counts(&job)?.failed == 0 {
+        out!("job {}: nothing to retry, every item succeeded", job.id);
+        return Ok(0);
+    }
     drive(db, store, &job, Some(Command::Retry), out).await
 }
 
