@@ -206,6 +206,9 @@ impl RawJob {
                 format!("{scale} is out of range, expected 0 or more"),
             ));
         }
+        if let Some(url) = &self.base_url {
+            check_base_url(url).map_err(|message| ("base_url", message))?;
+        }
         let timeout_ms = self.timeout_ms.unwrap_or(defaults.timeout_ms);
         if timeout_ms == 0 {
             return Err(("timeout_ms", "0 is out of range, expected 1 or more".into()));
@@ -235,4 +238,26 @@ impl RawJob {
             latency_scale: scale,
         })
     }
+}
+
+/// Whether `url` can be a provider's base URL: http or https, with a host, and without
+/// the `/v1/...` path that each wire format adds itself.
+fn check_base_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|error| format!("{url:?} is not a url ({error}), expected http://HOST:PORT"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("{url:?} is not an http(s) url with a host"));
+    }
+    if parsed
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/chat/completions")
+        || parsed.path().trim_end_matches('/').ends_with("/messages")
+    {
+        return Err(format!(
+            "{url:?} names an endpoint; give the server only (as http://HOST:PORT), \
+             convoy adds /v1/messages or /v1/chat/completions"
+        ));
+    }
+    Ok(())
 }

@@ -115,3 +115,21 @@ fn a_new_tier_needs_its_token_counts() {
         "job.toml:1: tiers.long.output_tokens: missing, required for tier `long`, which is not built in"
     );
 }
+
+#[test]
+fn a_base_url_must_be_an_http_server_without_the_endpoint() {
+    let job = |url: &str| {
+        format!(
+            "provider = \"openai\"\nbase_url = \"{url}\"\n\
+             [[batches]]\ntier = \"template\"\ncount = 1\n"
+        )
+    };
+    let no_scheme = message(&job("localhost:8080"));
+    assert!(
+        no_scheme.starts_with("job.toml:2: base_url: \"localhost:8080\" is not an http(s) url"),
+        "{no_scheme}"
+    );
+    let endpoint = message(&job("http://127.0.0.1:9/v1/chat/completions"));
+    assert!(endpoint.contains("names an endpoint"), "{endpoint}");
+    assert!(check(&job("http://127.0.0.1:8089")).is_ok());
+}
