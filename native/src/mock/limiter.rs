@@ -1,4 +1,5 @@
-//! The mock server's request limit: a sliding 60 s window, and the counts it keeps.
+//! The mock server's request limit: a sliding window (60 s unless told otherwise), and
+//! the counts it keeps.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -50,6 +51,7 @@ pub enum Admission {
 #[derive(Debug, Default)]
 pub struct Limiter {
     rpm: Option<u64>,
+    window_ms: u64,
     window: VecDeque<u64>,
     retry_until: HashMap<String, u64>,
     /// The counts so far.
@@ -57,10 +59,12 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// A limiter allowing `rpm` requests in any 60 s window (`None`: unlimited).
-    pub fn new(rpm: Option<u64>) -> Self {
+    /// A limiter allowing `limit` requests in any window of `window_ms` (at least 1), or
+    /// any number when `limit` is `None`.
+    pub fn with_window(limit: Option<u64>, window_ms: u64) -> Self {
         Self {
-            rpm,
+            rpm: limit,
+            window_ms: window_ms.max(1),
             ..Self::default()
         }
     }
@@ -78,12 +82,16 @@ impl Limiter {
         let Some(rpm) = self.rpm else {
             return Admission::Unlimited;
         };
-        while self.window.front().is_some_and(|at| at + WINDOW_MS <= now) {
+        while self
+            .window
+            .front()
+            .is_some_and(|at| at + self.window_ms <= now)
+        {
             self.window.pop_front();
         }
         if self.window.len() as u64 >= rpm {
             let oldest = self.window.front().copied().unwrap_or(now);
-            let retry_after_ms = (oldest + WINDOW_MS).saturating_sub(now).max(1);
+            let retry_after_ms = (oldest + self.window_ms).saturating_sub(now).max(1);
             self.retry_until
                 .insert(client.to_owned(), now + retry_after_ms);
             self.stats.rate_limited += 1;
@@ -93,11 +101,11 @@ impl Limiter {
         let oldest = self.window.front().copied().unwrap_or(now);
         Admission::Admitted {
             remaining: rpm - self.window.len() as u64,
-            reset_at_ms: oldest + WINDOW_MS,
+            reset_at_ms: oldest + self.window_ms,
         }
     }
 
-    /// The request limit.
+    /// The request limit per window.
     pub fn rpm(&self) -> Option<u64> {
         self.rpm
     }
@@ -109,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_full_window_refuses_until_its_oldest_request_leaves() {
-        let mut limiter = Limiter::new(Some(2));
+        let mut limiter = Limiter::with_window(Some(2), WINDOW_MS);
         assert!(matches!(
             limiter.admit("a", 0),
             Admission::Admitted { remaining: 1, .. }
@@ -132,8 +140,24 @@ mod tests {
     }
 
     #[test]
+    fn a_shorter_window_frees_its_slots_sooner() {
+        let mut limiter = Limiter::with_window(Some(1), 2_000);
+        limiter.admit("a", 0);
+        assert_eq!(
+            limiter.admit("a", 500),
+            Admission::Refused {
+                retry_after_ms: 1_500
+            }
+        );
+        assert!(matches!(
+            limiter.admit("a", 2_000),
+            Admission::Admitted { .. }
+        ));
+    }
+
+    #[test]
     fn a_request_inside_its_retry_after_is_counted_as_ignoring_it() {
-        let mut limiter = Limiter::new(Some(1));
+        let mut limiter = Limiter::with_window(Some(1), WINDOW_MS);
         limiter.admit("a", 0);
         limiter.admit("a", 1_000);
         limiter.admit("b", 2_000);

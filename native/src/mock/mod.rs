@@ -3,9 +3,11 @@
 //! It speaks both wire formats (`POST /v1/messages` as Anthropic does and
 //! `POST /v1/chat/completions` as OpenAI does) with realistic bodies, usage and
 //! rate-limit headers. It enforces its requests-per-minute limit over a sliding 60 s
-//! window with real 429s carrying `retry-after` and `retry-after-ms`, injects 5xx and
-//! 529 faults and invalid conversations at the configured rates, and reports what it
-//! saw at `GET /stats` ([`MockStats`]). CORS is open so a browser page can call it.
+//! window (shorter with `window_ms`, for tests) with real 429s carrying `retry-after`
+//! and `retry-after-ms`, injects 5xx and 529 faults and invalid conversations at the
+//! configured rates, and reports what it saw at `GET /stats` ([`MockStats`]). Given an
+//! `api_key`, it refuses every other key with a 401 that quotes the key it got, as some
+//! vendors do. CORS is open so a browser page can call it.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -52,17 +54,26 @@ use wire::Wire;
 /// How the mock provider behaves. Each field is also a `convoy mock-server` flag.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct MockConfig {
-    /// Requests allowed in any 60 s window; beyond it, 429 with retry-after.
-    #[arg(long)]
+    /// Requests allowed in any window of `--window-ms` (a minute unless told otherwise);
+    /// beyond it, 429 with retry-after.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub rpm: Option<u64>,
+    /// The window `--rpm` counts over, in milliseconds: 60000, or shorter for tests that
+    /// cannot wait a minute for a retry-after to pass.
+    #[arg(
+        long,
+        default_value_t = limiter::WINDOW_MS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub window_ms: u64,
     /// Mean latency of a reply in milliseconds (log-normal); 0 answers at once.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Probability of an injected 5xx or 529.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub fail_rate: f64,
     /// Probability of a reply that is not a valid conversation.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = probability)]
     pub bad_output_rate: f64,
     /// Mean output tokens of a conversation.
     #[arg(long, default_value_t = 3_000)]
@@ -70,17 +81,35 @@ pub struct MockConfig {
     /// Seed of latencies, token counts and faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The only API key accepted; any other is refused with a 401 quoting it. Without
+    /// it, any key is accepted (but a request must carry one).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+/// A probability given on the command line: a number from 0 to 1.
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number, expected 0 to 1"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is out of range, expected 0 to 1"))
+    }
 }
 
 impl Default for MockConfig {
     fn default() -> Self {
         Self {
             rpm: None,
+            window_ms: limiter::WINDOW_MS,
             latency_ms: 0,
             fail_rate: 0.0,
             bad_output_rate: 0.0,
             output_tokens: 3_000,
             seed: 1,
+            api_key: None,
         }
     }
 }
@@ -102,7 +131,7 @@ impl Shared {
         let model = SimulatedModel::new(model_config, config.seed);
         let rng = Rng::new(config.seed).fork();
         Self {
-            limiter: Mutex::new(Limiter::new(config.rpm)),
+            limiter: Mutex::new(Limiter::with_window(config.rpm, config.window_ms)),
             model: Mutex::new((model, rng)),
             config,
         }
@@ -233,13 +262,19 @@ async fn stats(State(shared): State<AppState>) -> Json<MockStats> {
     Json(shared.stats())
 }
 
-/// The client a retry-after is remembered for: its API key, or everyone without one.
+/// The client a retry-after is remembered for: its API key header as sent, or everyone
+/// without one.
 fn client_of(headers: &HeaderMap) -> String {
     ["x-api-key", "authorization"]
         .iter()
         .find_map(|name| headers.get(*name)?.to_str().ok())
         .unwrap_or("")
         .to_owned()
+}
+
+/// The key itself, without the `Bearer ` of an `authorization` header.
+fn key_of(client: &str) -> &str {
+    client.strip_prefix("Bearer ").unwrap_or(client)
 }
 
 async fn complete(
@@ -275,6 +310,18 @@ async fn complete(
             Wire::OpenAi => "invalid_api_key",
         };
         return wire::error(wire, StatusCode::UNAUTHORIZED, kind, "no api key given");
+    }
+    if let Some(expected) = &shared.config.api_key {
+        let given = key_of(&client);
+        if given != expected {
+            shared.count(|stats| stats.refused += 1);
+            let kind = match wire {
+                Wire::Anthropic => "authentication_error",
+                Wire::OpenAi => "invalid_api_key",
+            };
+            let message = format!("Incorrect API key provided: {given}");
+            return wire::error(wire, StatusCode::UNAUTHORIZED, kind, &message);
+        }
     }
     let request = match wire::parse_request(&body) {
         Ok(request) => request,
