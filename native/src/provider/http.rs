@@ -92,7 +92,7 @@ impl HttpProvider {
         let builder = inner.client.post(&inner.url).timeout(inner.timeout);
         let builder = match inner.format {
             WireFormat::Anthropic => builder
-                .header("x-api-key", inner.key.expose())
+                .header("x-api-key", inner.key.header_value())
                 .header("anthropic-version", "2023-06-01")
                 .json(&anthropic::request_body(&request)),
             WireFormat::OpenAi => builder
@@ -128,6 +128,7 @@ impl HttpProvider {
                     text: Some(parsed.text),
                 },
                 Err(problem) => {
+                    let problem = inner.key.redact(problem);
                     tracing::warn!(status = status.as_u16(), %problem, "unreadable success body");
                     let failure = Failure::new(
                         FailureClass::Transient,
@@ -155,6 +156,7 @@ impl HttpProvider {
             Some(kind) => format!("{} {kind}: {}", status.as_u16(), detail.message),
             None => format!("{} {}", status.as_u16(), detail.message),
         };
+        let message = inner.key.redact(message);
         tracing::debug!(status = status.as_u16(), %class, %message, "attempt failed");
         let failure = Failure {
             class,
@@ -180,6 +182,7 @@ impl HttpProvider {
         } else {
             format!("transport error: {}", error_chain(error))
         };
+        let message = self.inner.key.redact(message);
         tracing::debug!(%message, "attempt failed in transport");
         AttemptReply {
             outcome: Outcome::failure(

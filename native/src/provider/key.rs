@@ -26,6 +26,24 @@ impl ApiKey {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The secret as a header value marked sensitive, so that HTTP layers that print
+    /// headers print it as `Sensitive`.
+    pub(crate) fn header_value(&self) -> reqwest::header::HeaderValue {
+        let mut value = reqwest::header::HeaderValue::from_str(&self.0)
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+
+    /// `text` with every occurrence of the secret replaced by `***`: a provider may quote
+    /// the key it was given in an error, and that text goes to the store and the logs.
+    pub fn redact(&self, text: String) -> String {
+        if self.0.is_empty() || !text.contains(&self.0) {
+            return text;
+        }
+        text.replace(&self.0, "***")
+    }
 }
 
 impl fmt::Debug for ApiKey {
@@ -50,5 +68,16 @@ mod tests {
         assert_eq!(format!("{key:?}"), "***");
         assert_eq!(format!("{key}"), "***");
         assert_eq!(key.expose(), "sk-secret-123");
+        assert!(key.header_value().is_sensitive());
+    }
+
+    #[test]
+    fn redact_hides_every_occurrence_of_the_secret() {
+        let key = ApiKey::new("sk-secret-123");
+        assert_eq!(
+            key.redact("Incorrect API key provided: sk-secret-123 (sk-secret-123)".into()),
+            "Incorrect API key provided: *** (***)"
+        );
+        assert_eq!(key.redact("nothing here".into()), "nothing here");
     }
 }
