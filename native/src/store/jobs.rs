@@ -68,7 +68,8 @@ pub struct FailedItem {
     pub item: u32,
     /// Its tier.
     pub tier: String,
-    /// Attempts used up.
+    /// Attempts sent to the provider, counting those that do not use up the job's
+    /// `max_attempts` (a permanent failure, a 429).
     pub attempts: u32,
     /// The class of the last failure.
     pub class: Option<String>,
@@ -315,7 +316,7 @@ impl Store {
     /// When SQLite refuses.
     pub fn failed_items(&self, job: JobId) -> Result<Vec<FailedItem>, StoreError> {
         let mut statement = self.conn.prepare(
-            "SELECT i.idx, i.tier, i.attempts, a.class, a.message FROM items i \
+            "SELECT i.idx, i.tier, i.dispatches, a.class, a.message FROM items i \
              LEFT JOIN attempts a ON a.job_id = i.job_id AND a.idx = i.idx \
                AND a.attempt = (SELECT MAX(attempt) FROM attempts b \
                                 WHERE b.job_id = i.job_id AND b.idx = i.idx \

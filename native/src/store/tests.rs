@@ -145,6 +145,10 @@ fn the_record_holds_what_a_restart_needs() {
     let failed = store.failed_items(job).unwrap();
     assert_eq!(failed[0].class.as_deref(), Some("permanent"));
     assert_eq!(failed[0].message.as_deref(), Some("400 bad request"));
+    assert_eq!(
+        failed[0].attempts, 1,
+        "a permanent failure was still one attempt sent"
+    );
     assert_eq!(store.interrupt_in_flight(job, 7).unwrap(), 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
