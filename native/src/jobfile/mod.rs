@@ -5,8 +5,12 @@
 //! keys, wrong types, values out of range (checked by [`JobSpec::plan`] and mapped back
 //! to the key's line), unreadable item files and template parameters that an item
 //! lacks. Nothing is sent and nothing is stored before a job file has passed them all.
+//!
+//! Each tier's input tokens are then measured from its items' rendered prompts, which
+//! are known here, rather than taken from the tier's profile.
 
 mod locate;
+mod prompts;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -262,7 +266,7 @@ pub fn parse(path: &Path, text: &str, pricing: &PricingTable) -> Result<JobFile,
         .provider_settings()
         .map_err(|(key, message)| invalid(key, message))?;
 
-    let file = JobFile {
+    let mut file = JobFile {
         path: path.to_path_buf(),
         spec,
         settings: JobSettings {
@@ -273,6 +277,7 @@ pub fn parse(path: &Path, text: &str, pricing: &PricingTable) -> Result<JobFile,
         },
     };
     check_parameters(&file, &raw, &keys, &sources)?;
+    prompts::size_tiers_from_prompts(&mut file)?;
     Ok(file)
 }
 

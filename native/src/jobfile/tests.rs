@@ -133,3 +133,45 @@ fn a_base_url_must_be_an_http_server_without_the_endpoint() {
     assert!(endpoint.contains("names an endpoint"), "{endpoint}");
     assert!(check(&job("http://127.0.0.1:8089")).is_ok());
 }
+
+#[test]
+fn input_tokens_are_measured_from_the_rendered_prompts() {
+    let dir = std::env::temp_dir().join(format!("convoy-jobfile-sizes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.txt"), "Talk about {{topic}}.").unwrap();
+    std::fs::write(
+        dir.join("items.jsonl"),
+        "{\"topic\":\"tea\"}\n{\"topic\":\"coffee\"}\n",
+    )
+    .unwrap();
+    let text = "[tiers.template]\ninput_tokens = 4000\ntemplate = \"t.txt\"\n\
+                [[batches]]\ntier = \"template\"\nitems = \"items.jsonl\"\n\
+                [[batches]]\ntier = \"scenario\"\ncount = 3\n";
+    let file = parse(&dir.join("job.toml"), text, &PricingTable::built_in()).unwrap();
+    let templates = file.settings.prompt_templates().unwrap();
+    let size = |tier: &str, topic: &str| {
+        let own = [("topic".to_owned(), topic.to_owned())]
+            .into_iter()
+            .collect();
+        u64::from(
+            templates
+                .render(tier, &BTreeMap::new(), &own)
+                .unwrap()
+                .estimated_tokens,
+        )
+    };
+    let plan = file.spec.plan(&PricingTable::built_in()).unwrap();
+    let profile = |tier: &str| plan.tiers.iter().find(|(name, _)| name == tier).unwrap().1;
+    let mean = (size("template", "tea") + size("template", "coffee")).div_ceil(2);
+    assert_eq!(u64::from(profile("template").input_tokens), mean);
+    assert!(
+        mean < 200,
+        "the answer format and a short topic, not the 4000 given"
+    );
+    assert_eq!(
+        u64::from(profile("scenario").input_tokens),
+        size("scenario", "")
+    );
+    assert_eq!(profile("scenario").output_tokens, 4_000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

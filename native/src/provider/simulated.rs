@@ -4,10 +4,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use convoy_core::sim::{ModelConfig, SimulatedModel};
-use convoy_core::{Failure, FailureClass, Outcome, RateLimitHints, Rng, Usage};
+use convoy_core::{Failure, FailureClass, Outcome, RateLimitHints, Rng, TierProfile, Usage};
 
 use super::{AttemptReply, AttemptRequest};
 use crate::conversation::{malformed_text, synthetic_text};
+use crate::prompt::estimate_tokens;
 
 /// Draws each attempt from a [`SimulatedModel`] and sleeps its latency, scaled.
 /// Clones share the model, so a batch draws one seeded sequence.
@@ -37,12 +38,17 @@ impl SimulatedProvider {
         }
     }
 
-    /// Performs one simulated attempt.
+    /// Performs one simulated attempt, billing the prompt's own size as input, as the
+    /// mock provider and real ones do, and drawing the rest from the tier's profile.
     pub async fn attempt(&self, request: AttemptRequest) -> AttemptReply {
         let started = Instant::now();
+        let profile = TierProfile {
+            input_tokens: estimate_tokens(&request.prompt),
+            ..request.profile
+        };
         let (drawn, text_seed) = {
             let mut state = self.state.lock().expect("the simulated model never panics");
-            let drawn = state.model.reply(&request.profile, request.max_tokens);
+            let drawn = state.model.reply(&profile, request.max_tokens);
             (drawn, state.text.next_u64())
         };
 
