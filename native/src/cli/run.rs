@@ -96,19 +96,37 @@ async fn drive(
             .map_err(|message| Failure { message, code: 1 })?;
     }
     let (sender, mut interrupts) = mpsc::unbounded_channel();
-    let waiter = tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            if sender.send(()).is_err() {
-                break;
-            }
-        }
-    });
+    let waiter = tokio::spawn(forward_interrupts(sender));
     let mut display = Display::new(job.total);
     let end = driver.run(&mut display, &mut interrupts).await;
     display.finish();
     waiter.abort();
     let end = end?;
     summarize(db, job, &end, out)
+}
+
+/// Sends one message on `sender` per Ctrl-C. On Unix one listener lives as long as the
+/// run, so that a second Ctrl-C right after the first is not lost between listeners.
+async fn forward_interrupts(sender: mpsc::UnboundedSender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut interrupts) = signal(SignalKind::interrupt()) else {
+            tracing::warn!("cannot listen for Ctrl-C; `convoy pause` still works");
+            return;
+        };
+        while interrupts.recv().await.is_some() {
+            if sender.send(()).is_err() {
+                break;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    while tokio::signal::ctrl_c().await.is_ok() {
+        if sender.send(()).is_err() {
+            break;
+        }
+    }
 }
 
 fn summarize(
