@@ -46,7 +46,10 @@ impl KeyLines {
                 };
                 table = format!("{name}[{index}]");
                 entries.push((table.clone(), number));
-            } else if let Some(name) = line.strip_prefix('[').and_then(|rest| rest.split_once(']'))
+            } else if let Some(name) = line
+                .strip_prefix('[')
+                .filter(|rest| !rest.starts_with('['))
+                .and_then(|rest| rest.split_once(']'))
             {
                 table = unquote(name.0);
                 entries.push((table.clone(), number));
@@ -99,12 +102,11 @@ impl KeyLines {
         None
     }
 
-    /// The path of the key or table that line `line` belongs to.
+    /// The path of the key or table written on line `line`, if one is.
     pub fn path_at(&self, line: usize) -> Option<&str> {
         self.entries
             .iter()
-            .take_while(|(_, at)| *at <= line)
-            .last()
+            .find(|(_, at)| *at == line)
             .map(|(path, _)| path.as_str())
     }
 }
@@ -147,6 +149,9 @@ mod tests {
     fn a_line_belongs_to_the_key_written_on_it() {
         let keys = KeyLines::scan(TEXT);
         assert_eq!(keys.path_at(9), Some("batches[0].count"));
+        assert_eq!(keys.path_at(10), None, "a blank line holds no key");
+        let broken = KeyLines::scan("name = \"a\"\n[[batches]\ncount = 1\n");
+        assert_eq!(broken.path_at(2), None, "a broken header is no table");
         assert_eq!(line_of_offset(TEXT, TEXT.find("requests").unwrap()), 5);
     }
 }
