@@ -29,8 +29,10 @@ impl Display {
             return Display::Log { last: None };
         }
         let bar = ProgressBar::with_draw_target(Some(total.into()), ProgressDrawTarget::stderr());
+        // Two lines, so that everything fits an 80-column terminal: the bar and the
+        // counts, then rate, cost, ETA and what binds.
         bar.set_style(
-            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
+            ProgressStyle::with_template("{bar:24.cyan/blue} {pos}/{len} {prefix}\n  {wide_msg}")
                 .expect("a valid template")
                 .progress_chars("█▉▊▋▌▍▎▏ "),
         );
@@ -55,13 +57,22 @@ impl Display {
 
 /// The figures of a snapshot, in one line.
 pub fn summary_line(progress: &Progress) -> String {
+    format!("{}, {}", counts(progress), pace(progress))
+}
+
+/// Items done, failed and in flight.
+fn counts(progress: &Progress) -> String {
+    format!(
+        "{} done, {} failed, {} in flight",
+        progress.succeeded, progress.failed, progress.in_flight
+    )
+}
+
+/// Rate, cost so far, ETA, the limit that binds and the status when not running.
+fn pace(progress: &Progress) -> String {
     let mut line = format!(
-        "{} done, {} failed, {} in flight, {:.1} items/min, ${:.4}",
-        progress.succeeded,
-        progress.failed,
-        progress.in_flight,
-        progress.items_per_minute,
-        progress.cost_usd
+        "{:.1} items/min, ${:.4}",
+        progress.items_per_minute, progress.cost_usd
     );
     if let Some(eta) = progress.eta_ms.filter(|_| !progress.status.is_finished()) {
         line.push_str(&format!(", eta {}", duration(eta)));
@@ -108,7 +119,8 @@ impl Observer for Display {
         match self {
             Display::Bar(bar) => {
                 bar.set_position(ended.into());
-                bar.set_message(summary_line(progress));
+                bar.set_prefix(counts(progress));
+                bar.set_message(pace(progress));
             }
             Display::Log { last } => {
                 let due = last.map_or(true, |last| progress.elapsed_ms >= last + LOG_EVERY_MS);
