@@ -38,6 +38,12 @@ pub struct EstimateArgs {
     /// Mean latency of one attempt, in milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
+    /// Price of a million input tokens in USD, instead of the model's built-in one.
+    #[arg(long, requires = "output_per_million", value_name = "USD")]
+    input_per_million: Option<f64>,
+    /// Price of a million output tokens in USD, instead of the model's built-in one.
+    #[arg(long, requires = "input_per_million", value_name = "USD")]
+    output_per_million: Option<f64>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -75,6 +81,34 @@ pub fn estimate_spec(
         ..EstimateRequest::default()
     };
     Ok(convoy_core::estimate(&request)?)
+}
+
+/// A refusal of a batch given by flags, with the field it names turned into the flag
+/// that set it (`batches[0].tier: unknown tier` becomes `--tier: unknown tier`).
+fn name_flags(message: &str) -> String {
+    const FLAGS: [(&str, &str); 9] = [
+        ("batches[0].tier", "--tier"),
+        ("batches[0].count", "--count"),
+        ("batches", "--count"),
+        ("model", "--model"),
+        ("concurrency", "--concurrency"),
+        ("limits.requests_per_minute", "--rpm"),
+        ("limits.input_tokens_per_minute", "--itpm"),
+        ("limits.output_tokens_per_minute", "--otpm"),
+        ("pricing", "--input-per-million/--output-per-million"),
+    ];
+    let Some((field, rest)) = message.split_once(": ") else {
+        return message.to_owned();
+    };
+    let flag = FLAGS
+        .iter()
+        .find(|(name, _)| field == *name || field.starts_with(&format!("{name}.")))
+        .map(|(_, flag)| *flag)
+        .or_else(|| field.ends_with(".latency_ms").then_some("--latency-ms"));
+    match flag {
+        Some(flag) => format!("{flag}: {rest}"),
+        None => message.to_owned(),
+    }
 }
 
 /// A duration in words: `850ms`, `42s`, `3m 05s`, `2h 10m`.
@@ -127,6 +161,9 @@ pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
                 input_tokens_per_minute: args.itpm,
                 output_tokens_per_minute: args.otpm,
             };
+            if let (Some(input), Some(output)) = (args.input_per_million, args.output_per_million) {
+                spec.pricing = Some(convoy_core::ModelPrice::new(input, output));
+            }
             if let Some(latency) = args.latency_ms {
                 for (name, profile) in convoy_core::spec::BUILT_IN_TIERS {
                     if name == args.tier {
@@ -143,9 +180,14 @@ pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
             (spec, 0)
         }
     };
+    let by_flags = args.job_file.is_none();
     let estimate = estimate_spec(&spec, history_at(db), seed).map_err(|failure| Failure {
         code: EXIT_USAGE,
-        ..failure
+        message: if by_flags {
+            name_flags(&failure.message)
+        } else {
+            failure.message
+        },
     })?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&estimate)?);
