@@ -1,0 +1,179 @@
+//! What `convoy run` and `convoy estimate` show: a progress bar on a terminal, plain
+//! lines without escape codes otherwise, a summary that sets the estimate beside what
+//! happened, and estimates by job file or by flags that use the history of past runs.
+
+use std::process::Command;
+
+use convoy_tests::{convoy_bin, mock_job, simulated_job, Mock, Scratch, PATIENCE};
+use serde_json::Value;
+
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[test]
+fn a_terminal_gets_a_progress_bar_with_every_figure() {
+    let scratch = Scratch::new("cli-tty");
+    scratch.write("job.toml", &simulated_job("shown", 30, 3, 150, ""));
+    let command = format!(
+        "{} --db {} run job.toml",
+        quoted(&convoy_bin().display().to_string()),
+        quoted(&scratch.db().display().to_string())
+    );
+    // `script` runs the command on a pseudo-terminal and copies what it draws.
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(scratch.path())
+        .env_remove("CONVOY_LOG")
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains('█'), "a bar is drawn: {screen}");
+    assert!(screen.contains("\x1b["), "with terminal escapes");
+    for figure in [
+        "done,",
+        "failed,",
+        "in flight",
+        "items/min, $",
+        "eta ",
+        "bound by ",
+    ] {
+        assert!(
+            screen.contains(figure),
+            "the bar shows {figure:?}: {screen}"
+        );
+    }
+    assert!(screen.contains("/30 "), "{screen}");
+    assert!(screen.contains("wrote 30 conversations to out/shown-1.jsonl"));
+}
+
+#[test]
+fn a_pipe_gets_plain_lines_and_a_summary_against_the_estimate() {
+    let scratch = Scratch::new("cli-plain");
+    scratch.write("job.toml", &simulated_job("plain", 20, 2, 150, ""));
+    let ended = scratch.start(&["run", "job.toml"]).wait(PATIENCE);
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    let lines: Vec<&str> = ended.stderr.lines().collect();
+    assert!(
+        !ended.stderr.contains('\x1b'),
+        "no escape codes: {:?}",
+        ended.stderr
+    );
+    assert_eq!(
+        lines[0],
+        "job 1 `plain`: 20 items on claude-sonnet-4-5 via simulated"
+    );
+    assert!(lines[1].starts_with("estimate: $"), "{}", lines[1]);
+    assert!(lines[1].contains(", bound by concurrency"), "{}", lines[1]);
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("0/20: 0 done, 0 failed, ")),
+        "{lines:#?}"
+    );
+    let summary = lines[lines.len() - 3];
+    assert!(summary.starts_with("job 1 `plain`: 20 done, 0 failed, 0 in flight"));
+    assert!(summary.ends_with("[completed]"), "{summary}");
+    let report = lines[lines.len() - 2];
+    assert!(
+        report.starts_with("cost: $")
+            && report.contains("estimated (")
+            && report.contains("; time: "),
+        "{report}"
+    );
+    assert_eq!(
+        lines[lines.len() - 1],
+        "wrote 20 conversations to out/plain-1.jsonl"
+    );
+    assert_eq!(ended.stdout, "");
+}
+
+fn estimate(scratch: &Scratch, args: &[&str]) -> Value {
+    let output = scratch.run(&[&["estimate"], args, &["--json"]].concat());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("an estimate as JSON")
+}
+
+#[test]
+fn an_estimate_by_flags_prices_tokens_and_names_the_binding_limit() {
+    let scratch = Scratch::new("cli-estimate");
+    let reference = estimate(
+        &scratch,
+        &[
+            "--tier",
+            "template",
+            "--count",
+            "100",
+            "--input-per-million",
+            "15",
+            "--output-per-million",
+            "75",
+        ],
+    );
+    assert_eq!(reference["cost"]["expectedUsd"], 25.5, "{reference}");
+    assert_eq!(reference["tokens"]["input"], 200_000);
+
+    let limited = estimate(
+        &scratch,
+        &[
+            "--tier",
+            "scenario",
+            "--count",
+            "200",
+            "--concurrency",
+            "50",
+            "--rpm",
+            "30",
+        ],
+    );
+    assert_eq!(limited["time"]["bindingLimit"], "requestsPerMinute");
+    let at_least_ms = 199 * 60_000 / 30;
+    assert!(
+        limited["time"]["p50Ms"].as_u64().unwrap() >= at_least_ms,
+        "{limited}"
+    );
+
+    let output = scratch.run(&["estimate", "--tier", "nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with("error: --tier: unknown tier `nope`"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!scratch.db().exists(), "an estimate creates no database");
+}
+
+#[test]
+fn a_finished_run_feeds_the_estimates_that_follow() {
+    let scratch = Scratch::new("cli-history").with_env("OPENAI_API_KEY", "sk-e2e-key");
+    let mock = Mock::start(&["--latency-ms", "50", "--output-tokens", "300"]);
+    scratch.write(
+        "job.toml",
+        &mock_job("learn", "openai", &mock.url, 40, 4, ""),
+    );
+    let before = estimate(&scratch, &["job.toml"]);
+    assert_eq!(before["cost"]["perTier"][0]["fromHistory"], false);
+
+    let ended = scratch.start(&["run", "job.toml"]).wait(PATIENCE);
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    let after = estimate(&scratch, &["job.toml"]);
+    assert_eq!(after["cost"]["perTier"][0]["fromHistory"], true, "{after}");
+
+    // The profile's guess is 3,000 output tokens (capped by max_tokens at 1,024) and
+    // 20 s; the mock gave about 300 tokens in about 50 ms.
+    let output = |estimate: &Value| estimate["tokens"]["output"].as_f64().unwrap() / 40.0;
+    assert_eq!(output(&before), 1_024.0, "{before}");
+    assert!((200.0..450.0).contains(&output(&after)), "{after}");
+    let p50 = |estimate: &Value| estimate["time"]["p50Ms"].as_u64().unwrap();
+    assert!(
+        p50(&after) * 20 < p50(&before),
+        "{} then {}",
+        p50(&before),
+        p50(&after)
+    );
+}
