@@ -34,19 +34,20 @@ pub enum ExportError {
 ///
 /// See [`ExportError`].
 pub fn export(store: &Store, job: &StoredJob, out: &mut dyn Write) -> Result<usize, ExportError> {
-    let results = store.results(job.id)?;
-    for result in &results {
+    let shared: Map<String, Value> = job
+        .spec
+        .parameters
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    let mut lines = 0;
+    store.each_result(job.id, |result| {
         let conversation: Conversation =
             serde_json::from_str(&result.conversation).map_err(|source| ExportError::Corrupt {
                 item: result.item,
                 source,
             })?;
-        let mut parameters: Map<String, Value> = job
-            .spec
-            .parameters
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect();
+        let mut parameters = shared.clone();
         if let Some(own) = &result.parameters {
             if let Ok(Value::Object(own)) = serde_json::from_str(own) {
                 parameters.extend(own);
@@ -66,7 +67,9 @@ pub fn export(store: &Store, job: &StoredJob, out: &mut dyn Write) -> Result<usi
         });
         serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
-    }
+        lines += 1;
+        Ok::<_, ExportError>(())
+    })?;
     out.flush()?;
-    Ok(results.len())
+    Ok(lines)
 }

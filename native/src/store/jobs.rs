@@ -378,22 +378,50 @@ impl Store {
     ///
     /// When SQLite refuses.
     pub fn results(&self, job: JobId) -> Result<Vec<StoredResult>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, r.cost_usd \
-             FROM results r JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx \
-             WHERE r.job_id = ?1 ORDER BY r.idx",
-        )?;
-        let rows = statement.query_map(params![job.0 as i64], |row| {
-            Ok(StoredResult {
-                item: row.get::<_, i64>(0)? as u32,
-                tier: row.get(1)?,
-                parameters: row.get(2)?,
-                conversation: row.get(3)?,
-                usage: row.get(4)?,
-                cost_usd: row.get(5)?,
-            })
+        let mut results = Vec::new();
+        self.each_result(job, |result| {
+            results.push(result);
+            Ok::<_, StoreError>(())
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(results)
+    }
+
+    /// Calls `visit` with every successful item's export data, in item order, one row
+    /// at a time, so that exporting a large job does not hold all of it in memory.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses, or the first error `visit` returns.
+    pub fn each_result<E: From<StoreError>>(
+        &self,
+        job: JobId,
+        mut visit: impl FnMut(StoredResult) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let sqlite = |error: rusqlite::Error| E::from(StoreError::from(error));
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, r.cost_usd \
+                 FROM results r JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx \
+                 WHERE r.job_id = ?1 ORDER BY r.idx",
+            )
+            .map_err(sqlite)?;
+        let mut rows = statement.query(params![job.0 as i64]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let result = (|| {
+                Ok(StoredResult {
+                    item: row.get::<_, i64>(0)? as u32,
+                    tier: row.get(1)?,
+                    parameters: row.get(2)?,
+                    conversation: row.get(3)?,
+                    usage: row.get(4)?,
+                    cost_usd: row.get(5)?,
+                })
+            })()
+            .map_err(sqlite)?;
+            visit(result)?;
+        }
+        Ok(())
     }
 }
 
