@@ -248,3 +248,46 @@ fn a_second_ctrl_c_exits_at_once_and_resume_sends_the_abandoned_attempts_again()
         (0..8).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_spend_cap_pauses_before_it_is_crossed_and_a_higher_one_finishes_the_job() {
+    let scratch = Scratch::new("spend-cap");
+    scratch.write(
+        "job.toml",
+        &simulated_job("capped", 30, 3, 20, "spend_cap_usd = 0.05"),
+    );
+    let ended = scratch.start(&["run", "job.toml"]).wait(PATIENCE);
+    assert_eq!(ended.code, Some(1), "{}", ended.stderr);
+    assert!(
+        ended.stderr.contains(
+            "paused before its spend cap of $0.05 would be crossed; \
+             `convoy resume 1 --spend-cap-usd USD` raises it and continues"
+        ),
+        "{}",
+        ended.stderr
+    );
+    let status = scratch.status("capped");
+    assert_eq!(
+        (status["status"].as_str(), status["reason"].as_str()),
+        (Some("paused"), Some("spend_cap"))
+    );
+    let spent = status["spent_usd"].as_f64().unwrap();
+    assert!(spent > 0.0 && spent <= 0.05, "{status}");
+    assert!(count(&status, "succeeded") < 30);
+
+    let same_cap = scratch.start(&["resume", "capped"]).wait(PATIENCE);
+    assert_eq!(same_cap.code, Some(1));
+    assert!(scratch.status("capped")["spent_usd"].as_f64().unwrap() <= 0.05);
+
+    let raised = scratch
+        .start(&["resume", "capped", "--spend-cap-usd", "5"])
+        .wait(PATIENCE);
+    assert_eq!(raised.code, Some(0), "{}", raised.stderr);
+    let status = scratch.status("capped");
+    assert_eq!(status["status"], "completed");
+    assert_eq!(count(&status, "succeeded"), 30);
+    assert_eq!(
+        exported_items(&scratch.export("capped")),
+        (0..30).collect::<Vec<_>>()
+    );
+}

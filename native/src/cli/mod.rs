@@ -66,6 +66,9 @@ pub enum Commands {
         /// Where to write the JSONL export.
         #[arg(long, short = 'o', value_name = "FILE")]
         out: Option<PathBuf>,
+        /// A new spend cap in USD, for a job that paused at its old one.
+        #[arg(long, value_name = "USD")]
+        spend_cap_usd: Option<f64>,
     },
     /// Pause a job: no new attempts start; attempts in flight finish.
     Pause {
@@ -190,7 +193,11 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let db = cli.db;
     match cli.command {
         Commands::Run { job_file, out } => run::run(&db, &job_file, out).await,
-        Commands::Resume { job, out } => run::resume(&db, &job, out).await,
+        Commands::Resume {
+            job,
+            out,
+            spend_cap_usd,
+        } => run::resume(&db, &job, out, spend_cap_usd).await,
         Commands::Retry { job, out } => run::retry(&db, &job, out).await,
         Commands::Pause { job } => {
             control::pause_or_cancel(&db, &job, crate::store::Command::Pause)

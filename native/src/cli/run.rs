@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use convoy_core::{EstimateReport, JobStatus, PricingTable};
+use convoy_core::{EstimateReport, JobStatus, PricingTable, StatusReason};
 use tokio::sync::mpsc;
 
 use super::control::send_and_wait;
@@ -43,10 +43,38 @@ pub(super) async fn run(db: &Path, job_file: &Path, out: Option<PathBuf>) -> Res
     drive(db, store, &job, None, out).await
 }
 
-pub(super) async fn resume(db: &Path, name: &str, out: Option<PathBuf>) -> Result<u8, Failure> {
-    let store = Store::open_existing(db, name)?;
-    let job = store.find_job(name)?;
-    if held_elsewhere(&job, now_ms()).is_some() {
+pub(super) async fn resume(
+    db: &Path,
+    name: &str,
+    out: Option<PathBuf>,
+    spend_cap_usd: Option<f64>,
+) -> Result<u8, Failure> {
+    let mut store = Store::open_existing(db, name)?;
+    let mut job = store.find_job(name)?;
+    let runner = held_elsewhere(&job, now_ms());
+    if let Some(cap) = spend_cap_usd {
+        if !(cap.is_finite() && cap > 0.0) {
+            return Err(Failure {
+                message: format!(
+                    "--spend-cap-usd: {cap} is out of range, expected a positive number of USD"
+                ),
+                code: EXIT_USAGE,
+            });
+        }
+        if let Some(worker) = &runner {
+            return Err(Failure {
+                message: format!(
+                    "job {}: {worker} runs it with its spend cap; stop that process \
+                     before setting a new one",
+                    job.id
+                ),
+                code: 1,
+            });
+        }
+        store.set_spend_cap(job.id, Some(cap))?;
+        job = store.job(job.id)?;
+    }
+    if runner.is_some() {
         return send_and_wait(store, &job, Command::Resume);
     }
     match job.status {
@@ -184,6 +212,15 @@ fn summarize(
     }
     match progress.status {
         JobStatus::Completed => Ok(0),
+        JobStatus::Paused if progress.reason == StatusReason::SpendCap => {
+            eprintln!(
+                "paused before its spend cap of ${:.2} would be crossed; \
+                 `convoy resume {} --spend-cap-usd USD` raises it and continues",
+                stored.spec.spend_cap_usd.unwrap_or_default(),
+                job.id
+            );
+            Ok(1)
+        }
         JobStatus::Paused => {
             eprintln!("paused; `convoy resume {}` continues", job.id);
             Ok(1)

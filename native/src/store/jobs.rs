@@ -358,6 +358,23 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Sets the spend cap of job `id` (`None` lifts it), for the next process that runs
+    /// it: a job paused at its cap continues only with a higher one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NoSuchJob`], or when SQLite refuses.
+    pub fn set_spend_cap(&mut self, id: JobId, cap_usd: Option<f64>) -> Result<(), StoreError> {
+        let mut spec = self.job(id)?.spec;
+        spec.spend_cap_usd = cap_usd;
+        let spec_json = serde_json::to_string(&spec).expect("a spec serializes");
+        self.conn.execute(
+            "UPDATE jobs SET spec = ?2 WHERE id = ?1",
+            params![id.0 as i64, spec_json],
+        )?;
+        Ok(())
+    }
+
     /// Gives up `worker`'s claim on job `id`.
     ///
     /// # Errors
