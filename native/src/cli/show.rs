@@ -103,10 +103,11 @@ pub(super) fn status(db: &Path, name: &str, as_json: bool) -> Result<u8, Failure
         out!("  failed items:");
         for item in failed {
             out!(
-                "    item {} ({}), {} attempts: {}: {}",
+                "    item {} ({}), {} attempt{}: {}: {}",
                 item.item,
                 item.tier,
                 item.attempts,
+                if item.attempts == 1 { "" } else { "s" },
                 item.class.as_deref().unwrap_or("unknown"),
                 item.message.as_deref().unwrap_or("")
             );
