@@ -289,10 +289,16 @@ pub fn synthetic_text(rng: &mut Rng, output_tokens: u64) -> String {
 pub fn malformed_text(rng: &mut Rng) -> String {
     match rng.up_to(3) {
         0 => "I'm sorry, but I can't produce that conversation.".to_owned(),
-        1 => r#"{"turns": [{"role": "user", "content": "Hello"}, {"role": "user", "content": "Hi"}]}"#
-            .to_owned(),
-        2 => r#"{"turns": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": ""}]}"#
-            .to_owned(),
+        1 => concat!(
+            r#"{"turns": [{"role": "user", "content": "Hello"}, "#,
+            r#"{"role": "user", "content": "Hi"}]}"#
+        )
+        .to_owned(),
+        2 => concat!(
+            r#"{"turns": [{"role": "user", "content": "Hello"}, "#,
+            r#"{"role": "assistant", "content": ""}]}"#
+        )
+        .to_owned(),
         _ => r#"{"turns": [{"role": "user", "content": "Hello"}, {"role": "assis"#.to_owned(),
     }
 }
@@ -354,20 +360,23 @@ mod tests {
         );
         assert_eq!(
             error_of(
-                r#"{"turns": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                r#"{"turns": [{"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
                 {"role": "user", "content": "c"}, {"role": "user", "content": "d"}]}"#
             ),
             "turn 4: expected role assistant, got user"
         );
         assert_eq!(
             error_of(
-                r#"{"turns": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]}"#
+                r#"{"turns": [{"role": "assistant", "content": "a"},
+                {"role": "user", "content": "b"}]}"#
             ),
             "turn 1: expected role user, got assistant"
         );
         assert_eq!(
             error_of(
-                r#"{"turns": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "  "}]}"#
+                r#"{"turns": [{"role": "user", "content": "a"},
+                {"role": "assistant", "content": "  "}]}"#
             ),
             "turn 2: content is empty"
         );

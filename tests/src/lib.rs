@@ -19,12 +19,16 @@ use serde_json::Value;
 /// How long any one step of a test may wait for something before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-/// The `convoy` binary under the target directory (`CARGO_TARGET_DIR` when set).
+/// The `convoy` binary: `CONVOY_BIN` when set, else the newest build under the target
+/// directory (`CARGO_TARGET_DIR` when set).
 ///
 /// # Panics
 ///
 /// When it has not been built.
 pub fn convoy_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CONVOY_BIN") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -367,7 +371,8 @@ impl Mock {
         write!(
             stream,
             "POST /v1/messages HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\nConnection: close\r\n\r\n{body}",
+             content-type: application/json\r\ncontent-length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
             body.len()
         )
         .expect("request sent");

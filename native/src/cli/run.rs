@@ -186,7 +186,8 @@ fn summarize(
         };
         let report = EstimateReport::new(estimate, &actual);
         eprintln!(
-            "cost: ${:.4} against ${:.4} estimated ({:+.1}%); time: {} against {} estimated ({:+.1}%)",
+            "cost: ${:.4} against ${:.4} estimated ({:+.1}%); \
+             time: {} against {} estimated ({:+.1}%)",
             report.actual_cost_usd,
             report.estimated_cost_usd,
             report.cost_diff_percent,

@@ -5,8 +5,8 @@
 //! The profile's `input_tokens` is what a tier is expected to send when the prompt is
 //! unknown (in the estimator widget, say). Here it is known, so each tier used gets the
 //! mean of its items' rendered prompts, measured as providers are billed for them by
-//! [`estimate_tokens`](crate::prompt::estimate_tokens). Estimates of cost and time, and the scheduler's input-token
-//! reservations, then count what will really be sent.
+//! [`estimate_tokens`](crate::prompt::estimate_tokens). Estimates of cost and time, and
+//! the scheduler's input-token reservations, then count what will really be sent.
 
 use std::collections::BTreeMap;
 

@@ -112,7 +112,8 @@ fn a_new_tier_needs_its_token_counts() {
     let text = "[tiers.long]\ninput_tokens = 5\n[[batches]]\ntier = \"long\"\ncount = 1\n";
     assert_eq!(
         message(text),
-        "job.toml:1: tiers.long.output_tokens: missing, required for tier `long`, which is not built in"
+        "job.toml:1: tiers.long.output_tokens: missing, required for tier `long`, \
+         which is not built in"
     );
 }
 

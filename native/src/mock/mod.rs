@@ -292,8 +292,13 @@ async fn complete(
     let limit_headers = wire::rate_limit_headers(wire, rpm, admission, now);
 
     if let Admission::Refused { retry_after_ms } = admission {
+        let window = match shared.config.window_ms {
+            limiter::WINDOW_MS => "minute".to_owned(),
+            other => format!("{other} ms"),
+        };
         let message = format!(
-            "This request would exceed the rate limit of {} requests per minute; retry after {retry_after_ms} ms",
+            "This request would exceed the rate limit of {} requests per {window}; \
+             retry after {retry_after_ms} ms",
             rpm.unwrap_or(0)
         );
         let kind = match wire {

@@ -82,7 +82,8 @@ fn set_item(
 ) -> Result<(), StoreError> {
     let facts = (turn.facts)(item);
     tx.prepare_cached(
-        "INSERT INTO items (job_id, idx, tier, parameters, status, attempts, dispatches, updated_at) \
+        "INSERT INTO items \
+         (job_id, idx, tier, parameters, status, attempts, dispatches, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (job_id, idx) DO UPDATE SET status = excluded.status, \
            attempts = excluded.attempts, dispatches = excluded.dispatches, \
@@ -119,7 +120,8 @@ fn finish_attempt(
     let usage = serde_json::to_string(done.usage).expect("usage serializes");
     tx.prepare_cached(
         "INSERT INTO attempts (job_id, idx, attempt, dispatched_at, finished_at, outcome, class, \
-           message, latency_ms, usage, cost_usd) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+           message, latency_ms, usage, cost_usd) \
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (job_id, idx, attempt) DO UPDATE SET finished_at = excluded.finished_at, \
            outcome = excluded.outcome, class = excluded.class, message = excluded.message, \
            latency_ms = excluded.latency_ms, usage = excluded.usage, cost_usd = excluded.cost_usd",
