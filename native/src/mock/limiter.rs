@@ -2,6 +2,7 @@
 //! the counts it keeps.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
@@ -18,14 +19,24 @@ pub struct MockStats {
     pub succeeded: u64,
     /// Requests refused with 429 for the request limit.
     pub rate_limited: u64,
-    /// Requests that arrived while a retry-after given to the same client still ran.
+    /// Requests that arrived while a retry-after given to the same API key still ran.
+    /// With several requests in flight, those sent before the client read its first
+    /// 429 count too.
     pub ignored_retry_after: u64,
+    /// Requests that arrived on a connection that had already carried a 429 whose
+    /// retry-after still ran: the client read the 429 and sent again anyway. Exact, but
+    /// blind to a client that sends again on another connection.
+    pub ignored_after_reading: u64,
     /// Injected 5xx and 529 replies.
     pub faults: u64,
     /// Replies whose text is deliberately not a valid conversation.
     pub bad_outputs: u64,
     /// Requests refused as malformed or unauthenticated.
     pub refused: u64,
+    /// When the first request within the limit arrived (ms since the Unix epoch).
+    pub first_admitted_at: Option<u64>,
+    /// When the last request within the limit arrived (ms since the Unix epoch).
+    pub last_admitted_at: Option<u64>,
 }
 
 /// The verdict on one arriving request.
@@ -54,6 +65,7 @@ pub struct Limiter {
     window_ms: u64,
     window: VecDeque<u64>,
     retry_until: HashMap<String, u64>,
+    told_until: HashMap<SocketAddr, u64>,
     /// The counts so far.
     pub stats: MockStats,
 }
@@ -69,8 +81,9 @@ impl Limiter {
         }
     }
 
-    /// Counts a request from `client` arriving at `now` and decides whether it runs.
-    pub fn admit(&mut self, client: &str, now: u64) -> Admission {
+    /// Counts a request from `client` arriving at `now` on the connection from `peer`,
+    /// and decides whether it runs.
+    pub fn admit(&mut self, client: &str, peer: Option<SocketAddr>, now: u64) -> Admission {
         self.stats.requests += 1;
         if self
             .retry_until
@@ -79,7 +92,17 @@ impl Limiter {
         {
             self.stats.ignored_retry_after += 1;
         }
+        if let Some(peer) = peer {
+            match self.told_until.get(&peer) {
+                Some(until) if now < *until => self.stats.ignored_after_reading += 1,
+                Some(_) => {
+                    self.told_until.remove(&peer);
+                }
+                None => {}
+            }
+        }
         let Some(rpm) = self.rpm else {
+            self.count_admitted(now);
             return Admission::Unlimited;
         };
         while self
@@ -94,15 +117,24 @@ impl Limiter {
             let retry_after_ms = (oldest + self.window_ms).saturating_sub(now).max(1);
             self.retry_until
                 .insert(client.to_owned(), now + retry_after_ms);
+            if let Some(peer) = peer {
+                self.told_until.insert(peer, now + retry_after_ms);
+            }
             self.stats.rate_limited += 1;
             return Admission::Refused { retry_after_ms };
         }
+        self.count_admitted(now);
         self.window.push_back(now);
         let oldest = self.window.front().copied().unwrap_or(now);
         Admission::Admitted {
             remaining: rpm - self.window.len() as u64,
             reset_at_ms: oldest + self.window_ms,
         }
+    }
+
+    fn count_admitted(&mut self, now: u64) {
+        self.stats.first_admitted_at.get_or_insert(now);
+        self.stats.last_admitted_at = Some(now);
     }
 
     /// The request limit per window.
@@ -119,38 +151,55 @@ mod tests {
     fn a_full_window_refuses_until_its_oldest_request_leaves() {
         let mut limiter = Limiter::with_window(Some(2), WINDOW_MS);
         assert!(matches!(
-            limiter.admit("a", 0),
+            limiter.admit("a", None, 0),
             Admission::Admitted { remaining: 1, .. }
         ));
         assert!(matches!(
-            limiter.admit("a", 10),
+            limiter.admit("a", None, 10),
             Admission::Admitted { remaining: 0, .. }
         ));
         assert_eq!(
-            limiter.admit("a", 20),
+            limiter.admit("a", None, 20),
             Admission::Refused {
                 retry_after_ms: 59_980
             }
         );
         assert!(matches!(
-            limiter.admit("a", 60_000),
+            limiter.admit("a", None, 60_000),
             Admission::Admitted { .. }
         ));
         assert_eq!(limiter.stats.rate_limited, 1);
     }
 
     #[test]
+    fn a_request_on_the_connection_that_carried_the_429_counts_as_read_and_ignored() {
+        let mut limiter = Limiter::with_window(Some(1), WINDOW_MS);
+        let (one, two) = ("127.0.0.1:4001".parse().ok(), "127.0.0.1:4002".parse().ok());
+        limiter.admit("a", one, 0);
+        limiter.admit("a", one, 10);
+        limiter.admit("a", two, 11);
+        assert_eq!(limiter.stats.ignored_after_reading, 0);
+        limiter.admit("a", one, 20);
+        assert_eq!(limiter.stats.ignored_after_reading, 1);
+        assert_eq!(limiter.stats.ignored_retry_after, 2);
+        limiter.admit("a", one, 60_000);
+        assert_eq!(limiter.stats.ignored_after_reading, 1, "the wait was over");
+        assert_eq!(limiter.stats.first_admitted_at, Some(0));
+        assert_eq!(limiter.stats.last_admitted_at, Some(60_000));
+    }
+
+    #[test]
     fn a_shorter_window_frees_its_slots_sooner() {
         let mut limiter = Limiter::with_window(Some(1), 2_000);
-        limiter.admit("a", 0);
+        limiter.admit("a", None, 0);
         assert_eq!(
-            limiter.admit("a", 500),
+            limiter.admit("a", None, 500),
             Admission::Refused {
                 retry_after_ms: 1_500
             }
         );
         assert!(matches!(
-            limiter.admit("a", 2_000),
+            limiter.admit("a", None, 2_000),
             Admission::Admitted { .. }
         ));
     }
@@ -158,11 +207,11 @@ mod tests {
     #[test]
     fn a_request_inside_its_retry_after_is_counted_as_ignoring_it() {
         let mut limiter = Limiter::with_window(Some(1), WINDOW_MS);
-        limiter.admit("a", 0);
-        limiter.admit("a", 1_000);
-        limiter.admit("b", 2_000);
-        limiter.admit("a", 30_000);
-        limiter.admit("a", 61_000);
+        limiter.admit("a", None, 0);
+        limiter.admit("a", None, 1_000);
+        limiter.admit("b", None, 2_000);
+        limiter.admit("a", None, 30_000);
+        limiter.admit("a", None, 61_000);
         assert_eq!(limiter.stats.ignored_retry_after, 1);
         assert_eq!(limiter.stats.requests, 5);
     }

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -150,11 +150,13 @@ fn router(shared: AppState) -> Router {
     Router::new()
         .route(
             "/v1/messages",
-            post(|state, headers, body| complete(Wire::Anthropic, state, headers, body)),
+            post(|state, peer, headers, body| {
+                complete(Wire::Anthropic, state, peer, headers, body)
+            }),
         )
         .route(
             "/v1/chat/completions",
-            post(|state, headers, body| complete(Wire::OpenAi, state, headers, body)),
+            post(|state, peer, headers, body| complete(Wire::OpenAi, state, peer, headers, body)),
         )
         .route("/stats", get(stats))
         .layer(CorsLayer::permissive())
@@ -189,7 +191,8 @@ async fn serve_shared(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared))
+    let app = router(shared).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -280,6 +283,7 @@ fn key_of(client: &str) -> &str {
 async fn complete(
     wire: Wire,
     State(shared): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -287,7 +291,7 @@ async fn complete(
     let client = client_of(&headers);
     let (admission, rpm) = {
         let mut limiter = shared.limiter.lock().expect("limiter lock");
-        (limiter.admit(&client, now), limiter.rpm())
+        (limiter.admit(&client, Some(peer), now), limiter.rpm())
     };
     let limit_headers = wire::rate_limit_headers(wire, rpm, admission, now);
 
