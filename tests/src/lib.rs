@@ -362,27 +362,20 @@ impl Mock {
             .unwrap_or_else(|| panic!("no count {name} in the mock's stats"))
     }
 
-    /// Sends one Anthropic-format completion with `key`, as another client of the same
-    /// account would; returns the status code.
+    /// Sends one Anthropic-format completion with `key` on a connection of its own, as
+    /// another client of the same account would; returns the status code.
     pub fn send_as(&self, key: &str) -> u16 {
-        let address = self.addr();
-        let body = r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
-        let mut stream = TcpStream::connect(address).expect("the mock accepts");
-        write!(
+        self.connect(key).send()
+    }
+
+    /// A kept-alive connection to the mock sending as `key`.
+    pub fn connect(&self, key: &str) -> Connection {
+        let stream = TcpStream::connect(self.addr()).expect("the mock accepts");
+        Connection {
             stream,
-            "POST /v1/messages HTTP/1.1\r\nHost: {address}\r\nx-api-key: {key}\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("request sent");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response read");
-        response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("a status line")
+            address: self.addr().to_owned(),
+            key: key.to_owned(),
+        }
     }
 
     /// The mock's process id.
@@ -393,6 +386,50 @@ impl Mock {
     /// What the mock wrote to standard error.
     pub fn stderr(&self) -> String {
         self.process.stderr()
+    }
+}
+
+/// One kept-alive HTTP/1.1 connection to the mock, sending one request at a time.
+pub struct Connection {
+    stream: TcpStream,
+    address: String,
+    key: String,
+}
+
+impl Connection {
+    /// Sends one Anthropic-format completion and reads the whole reply; returns its
+    /// status code.
+    pub fn send(&mut self) -> u16 {
+        let body = r#"{"model":"m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}"#;
+        write!(
+            self.stream,
+            "POST /v1/messages HTTP/1.1\r\nHost: {}\r\nx-api-key: {}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            self.address,
+            self.key,
+            body.len()
+        )
+        .expect("request sent");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).expect("a reply");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("a content-length");
+        let mut reply = vec![0u8; length];
+        self.stream
+            .read_exact(&mut reply)
+            .expect("the reply's body");
+        head.split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("a status line")
     }
 }
 

@@ -32,8 +32,11 @@ fn a_429_holds_every_request_until_its_retry_after(provider: &str, variable: &st
         mock.stats()
     );
     assert_eq!(
-        mock.count("ignoredRetryAfter"),
-        0,
+        (
+            mock.count("ignoredRetryAfter"),
+            mock.count("ignoredAfterReading")
+        ),
+        (0, 0),
         "no request arrived before its retry-after passed: {}",
         mock.stats()
     );
@@ -54,19 +57,29 @@ fn openai_429_retry_after_is_respected_by_every_item() {
     a_429_holds_every_request_until_its_retry_after("openai", "OPENAI_API_KEY");
 }
 
-/// The check above can fail: a client that sends again at once after a 429 is counted.
+/// The check above can fail: a client that sends again at once after a 429 is counted,
+/// by its key, and exactly when it sends on the connection that carried the 429.
 #[test]
 fn the_mock_counts_a_request_sent_inside_its_retry_after() {
     let mock = Mock::start(&["--rpm", "1"]);
     assert_eq!(mock.send_as(KEY), 200);
-    assert_eq!(mock.send_as(KEY), 429);
+    let mut told = mock.connect(KEY);
+    assert_eq!(told.send(), 429);
     assert_eq!(mock.count("ignoredRetryAfter"), 0);
     assert_eq!(mock.send_as(KEY), 429);
     assert_eq!(mock.count("ignoredRetryAfter"), 1);
+    assert_eq!(mock.count("ignoredAfterReading"), 0, "another connection");
+    assert_eq!(told.send(), 429);
+    assert_eq!(
+        mock.count("ignoredAfterReading"),
+        1,
+        "the connection that was told"
+    );
+    assert_eq!(mock.count("ignoredRetryAfter"), 2);
     assert_eq!(mock.send_as("sk-another-account"), 429);
     assert_eq!(
         mock.count("ignoredRetryAfter"),
-        1,
+        2,
         "another client had not been told to wait"
     );
 }
