@@ -129,10 +129,12 @@ async fn anthropic_429_is_rate_limited_with_retry_after() {
         ..MockConfig::default()
     })
     .await;
-    let provider = provider(WireFormat::Anthropic, &server);
-    let _ = attempt(&provider).await;
+    let first = provider(WireFormat::Anthropic, &server);
+    let _ = attempt(&first).await;
 
-    let failure = attempt(&provider).await.outcome.failure.unwrap();
+    // Another client of the same account is refused by the server.
+    let other = provider(WireFormat::Anthropic, &server);
+    let failure = attempt(&other).await.outcome.failure.unwrap();
     assert_eq!(failure.class, FailureClass::RateLimited);
     assert!(
         failure.message.starts_with("429 rate_limit_error: "),
@@ -140,6 +142,14 @@ async fn anthropic_429_is_rate_limited_with_retry_after() {
         failure.message
     );
     assert!(failure.retry_after_ms.unwrap() > 50_000);
+    assert_eq!(server.stats().requests, 2);
+
+    // The first client read that its limit was used up, and sends nothing until reset.
+    let held = attempt(&first).await.outcome.failure.unwrap();
+    assert_eq!(held.class, FailureClass::RateLimited);
+    assert!(held.message.starts_with("not sent: "), "{}", held.message);
+    assert!(held.retry_after_ms.unwrap() > 50_000);
+    assert_eq!(server.stats().requests, 2, "nothing was sent");
     server.shutdown().await;
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use convoy_core::{Failure, FailureClass, Outcome, RateLimitHints, Usage};
 use reqwest::StatusCode;
 
+use super::hold::Hold;
 use super::key::ApiKey;
 use super::settings::ProviderError;
 use super::{anthropic, headers, openai, AttemptReply, AttemptRequest, WireFormat};
@@ -26,6 +27,7 @@ struct Inner {
     url: String,
     key: ApiKey,
     timeout: Duration,
+    hold: Hold,
 }
 
 /// What a successful body held: the text and the tokens billed.
@@ -71,6 +73,7 @@ impl HttpProvider {
                 url,
                 key,
                 timeout,
+                hold: Hold::default(),
             }),
         })
     }
@@ -85,9 +88,13 @@ impl HttpProvider {
         &self.inner.url
     }
 
-    /// Sends one attempt and classifies whatever comes back.
+    /// Sends one attempt and classifies whatever comes back. An attempt that would leave
+    /// while the provider's last retry-after still runs is not sent (see [`Hold`]).
     pub async fn attempt(&self, request: AttemptRequest) -> AttemptReply {
         let inner = &*self.inner;
+        if let Some(refused) = inner.hold.refusal(now_ms()) {
+            return refused;
+        }
         let started = Instant::now();
         let builder = inner.client.post(&inner.url).timeout(inner.timeout);
         let builder = match inner.format {
@@ -110,6 +117,11 @@ impl HttpProvider {
             WireFormat::OpenAi => openai::hints(response.headers(), now_ms()),
         };
         let retry_after_ms = headers::retry_after(response.headers());
+        let wait = RateLimitHints {
+            retry_after_ms: hints.retry_after_ms.or(retry_after_ms),
+            ..hints
+        };
+        inner.hold.note(&wait, now_ms());
         let body = match response.bytes().await {
             Ok(body) => body,
             Err(error) => return self.transport_failure(&error, started),

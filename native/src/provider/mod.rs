@@ -38,6 +38,7 @@
 
 mod anthropic;
 mod headers;
+mod hold;
 mod http;
 mod key;
 mod openai;
