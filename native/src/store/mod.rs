@@ -27,9 +27,6 @@ pub use turn::{ItemFacts, Turn};
 /// The database file used when `--db` is not given.
 pub const DEFAULT_PATH: &str = "convoy.db";
 
-/// Pages of write-ahead log after which SQLite copies them into the database file.
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -76,10 +73,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Every turn rewrites the same few pages (the job's row, the newest items); a
-        // checkpoint every 10,000 pages (40 MB of log) instead of SQLite's 1,000 copies
-        // each of them into the database once per 40 MB rather than once per 4 MB.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.execute_batch(schema::SCHEMA)?;
         Ok(Self { conn })
     }
