@@ -51,6 +51,10 @@ pub struct EstimateArgs {
 
 /// The estimate of `spec`, with the history in the store when there is one.
 ///
+/// Known gap: the limits are the ones the job states. A provider's own limits, which
+/// Anthropic and OpenAI report in headers, are not stored yet, so the estimate of a job
+/// that leaves them out assumes none, and comes out too fast when they bind.
+///
 /// # Errors
 ///
 /// The core's refusal, naming the field.
