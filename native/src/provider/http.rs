@@ -89,7 +89,8 @@ impl HttpProvider {
     }
 
     /// Sends one attempt and classifies whatever comes back. An attempt that would leave
-    /// while the provider's last retry-after still runs is not sent (see [`Hold`]).
+    /// while the provider's last retry-after still runs, or before a limit it said was
+    /// used up resets, is not sent: it comes back `rate_limited` with the wait left.
     pub async fn attempt(&self, request: AttemptRequest) -> AttemptReply {
         let inner = &*self.inner;
         if let Some(refused) = inner.hold.refusal(now_ms()) {
