@@ -1,31 +1,14 @@
 //! Crossing the boundary: JavaScript values to Rust types and back, and Rust errors to
 //! JavaScript `Error`s whose message names the field at fault.
 
-use serde::de::DeserializeOwned;
+mod read;
+mod tree;
+
 use serde::Serialize;
 use wasm_bindgen::{JsError, JsValue};
 
-/// Reads `value` as a `T`. A value of the wrong shape becomes an `Error` whose message
-/// starts with the path of the field at fault (`batches[0].count: ...`), or with `what`
-/// when the whole value is wrong (or is an array: `items[3].tier: ...`).
-///
-/// # Errors
-///
-/// When `value` does not have the shape of `T`.
-pub(crate) fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
-    let deserializer = serde_wasm_bindgen::Deserializer::from(value);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        if path == "." {
-            JsError::new(&format!("{what}: {inner}"))
-        } else if path.starts_with('[') {
-            JsError::new(&format!("{what}{path}: {inner}"))
-        } else {
-            JsError::new(&format!("{path}: {inner}"))
-        }
-    })
-}
+pub(crate) use read::{elements, Fields, MAX_SAFE};
+pub(crate) use tree::Tree;
 
 /// Writes `value` as plain JavaScript objects: maps become objects, `None` becomes
 /// `undefined` and 64-bit integers become numbers.
