@@ -78,9 +78,9 @@ export type BindingLimit =
 export interface TierCost {
   tier: string;
   count: number;
-  /** Input tokens of one item. */
+  /** Input tokens of the tier's items, retries included. */
   inputTokens: number;
-  /** Output tokens of one item. */
+  /** Output tokens of the tier's items, retries included. */
   outputTokens: number;
   expectedUsd: number;
   /** Whether history, not the tier profile, gave the token counts. */

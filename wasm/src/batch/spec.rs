@@ -1,7 +1,9 @@
 //! The job a `Batch` runs, read from its JavaScript spec field by field: the job file's
 //! fields in camelCase, each error naming its field.
 
-use convoy_core::spec::{Backoff, Batch as TierCount, ItemSpec, TierDef};
+use convoy_core::spec::{
+    Backoff, Batch as TierCount, ItemSpec, TierDef, MAX_CONCURRENCY, MAX_ITEMS,
+};
 use convoy_core::{ErrorPolicy, JobSpec, Priority, TierProfile};
 use wasm_bindgen::{JsError, JsValue};
 
@@ -24,27 +26,28 @@ pub(crate) fn read(value: &JsValue) -> Result<JobSpec, JsError> {
         name: fields.string("name")?.unwrap_or(defaults.name),
         provider: fields.string("provider")?.unwrap_or(defaults.provider),
         model: fields.string("model")?.unwrap_or(defaults.model),
-        concurrency: small(&mut fields, "concurrency")?.unwrap_or(defaults.concurrency),
+        concurrency: small(&mut fields, "concurrency", 1, MAX_CONCURRENCY)?
+            .unwrap_or(defaults.concurrency),
         error_policy: match fields.choice("errorPolicy", &["continue", "stop"])? {
             Some("stop") => ErrorPolicy::Stop,
             Some(_) => ErrorPolicy::Continue,
             None => defaults.error_policy,
         },
-        max_failures: fields.whole("maxFailures", 0, MAX_SAFE)?,
+        max_failures: fields.whole("maxFailures", 1, MAX_ITEMS)?,
         priority: match fields.choice("priority", &["low", "normal", "high"])? {
             Some("low") => Priority::Low,
             Some("high") => Priority::High,
             Some(_) => Priority::Normal,
             None => defaults.priority,
         },
-        max_attempts: small(&mut fields, "maxAttempts")?.unwrap_or(defaults.max_attempts),
-        max_rate_limited_retries: small(&mut fields, "maxRateLimitedRetries")?
+        max_attempts: small(&mut fields, "maxAttempts", 1, 100)?.unwrap_or(defaults.max_attempts),
+        max_rate_limited_retries: small(&mut fields, "maxRateLimitedRetries", 0, 1_000)?
             .unwrap_or(defaults.max_rate_limited_retries),
         limits: match fields.object("limits")? {
             Some(limits) => read_limits(limits)?,
             None => defaults.limits,
         },
-        max_tokens: small(&mut fields, "maxTokens")?.unwrap_or(defaults.max_tokens),
+        max_tokens: small(&mut fields, "maxTokens", 1, 1_000_000)?.unwrap_or(defaults.max_tokens),
         spend_cap_usd: fields.amount("spendCapUsd")?,
         tiers: tiers(fields.array("tiers")?)?,
         batches: batches(fields.array("batches")?)?,
@@ -90,10 +93,16 @@ pub(crate) fn read_item_list(value: &JsValue) -> Result<Vec<ItemSpec>, JsError> 
     read_items(elements(&tree, "items")?, "items")
 }
 
-/// A whole number that fits in 32 bits; the core checks the range that applies.
-fn small(fields: &mut Fields<'_>, name: &'static str) -> Result<Option<u32>, JsError> {
+/// A whole number from `min` to `max`, which are the core's bounds for the field, so
+/// that a negative value is refused with the range the core would name for a large one.
+fn small(
+    fields: &mut Fields<'_>,
+    name: &'static str,
+    min: u32,
+    max: u32,
+) -> Result<Option<u32>, JsError> {
     Ok(fields
-        .whole(name, 0, u64::from(u32::MAX))?
+        .whole(name, min.into(), max.into())?
         .map(|value| value as u32))
 }
 
@@ -102,7 +111,7 @@ fn batches(items: &[Tree]) -> Result<Vec<TierCount>, JsError> {
     for (i, item) in items.iter().enumerate() {
         let mut fields = Fields::of(item, &format!("batches[{i}]"), "batches")?;
         let tier = fields.string("tier")?;
-        let count = fields.whole("count", 0, MAX_SAFE)?;
+        let count = fields.whole("count", 0, MAX_ITEMS)?;
         let batch = TierCount {
             tier: fields.require("tier", tier)?,
             count: fields.require("count", count)?,
@@ -118,8 +127,8 @@ fn tiers(items: &[Tree]) -> Result<Vec<TierDef>, JsError> {
     for (i, item) in items.iter().enumerate() {
         let mut fields = Fields::of(item, &format!("tiers[{i}]"), "tiers")?;
         let name = fields.string("name")?;
-        let input = small(&mut fields, "inputTokens")?;
-        let output = small(&mut fields, "outputTokens")?;
+        let input = small(&mut fields, "inputTokens", 0, u32::MAX)?;
+        let output = small(&mut fields, "outputTokens", 0, u32::MAX)?;
         let mut profile = TierProfile::new(
             fields.require("inputTokens", input)?,
             fields.require("outputTokens", output)?,
