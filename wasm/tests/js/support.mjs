@@ -49,3 +49,33 @@ export function fakeAttempt({ maxMs = 5, fail = () => undefined } = {}) {
   };
   return state;
 }
+
+/**
+ * Starts `target/debug/convoy mock-server` on a free port of 127.0.0.1 with `args`, and
+ * resolves `{ url, stop }` once it prints `listening on URL`.
+ */
+export async function startMockServer(args = []) {
+  const { spawn } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const { createInterface } = await import('node:readline');
+  const convoy = join(root, 'target/debug/convoy');
+  if (!existsSync(convoy)) throw new Error(`${convoy} is missing: run \`cargo build -p convoy\``);
+  const child = spawn(convoy, ['mock-server', '--addr', '127.0.0.1:0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((found, failed) => {
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const match = /^listening on (http:\/\/\S+)/.exec(line);
+      if (match) found(match[1]);
+      else failed(new Error(`mock-server printed ${JSON.stringify(line)} first`));
+    });
+    child.once('exit', (code) => failed(new Error(`mock-server exited with ${code}`)));
+  });
+  const stop = () =>
+    new Promise((done) => {
+      if (child.exitCode !== null) return done();
+      child.once('exit', done);
+      child.kill('SIGKILL');
+    });
+  return { url, stop };
+}
