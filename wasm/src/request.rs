@@ -2,9 +2,11 @@
 //! the core sees it.
 
 use convoy_core::estimate::{Batch as TierCount, History, TierStats, Welford};
-use convoy_core::{EstimateRequest, JobSpec, Limits, ModelPrice};
+use convoy_core::spec::TierDef;
+use convoy_core::{EstimateRequest, JobSpec, Limits, ModelPrice, TierProfile};
 use wasm_bindgen::{JsError, JsValue};
 
+use crate::batch::small;
 use crate::convert::{positive, Fields, Tree, MAX_SAFE};
 
 /// The highest concurrency the core accepts.
@@ -38,6 +40,7 @@ pub(crate) fn read(value: &JsValue) -> Result<EstimateRequest, JsError> {
     };
     let pricing = fields.object("pricing")?.map(read_price).transpose()?;
     let latency_ms = fields.object("latency")?.map(read_latency).transpose()?;
+    let tiers = read_tiers(fields.array("tiers")?)?;
     let history = match fields.array("history")? {
         [] => None,
         tiers => Some(read_history(tiers)?),
@@ -59,6 +62,7 @@ pub(crate) fn read(value: &JsValue) -> Result<EstimateRequest, JsError> {
         limits,
         pricing,
         latency_ms,
+        tiers,
         max_tokens,
         history,
         seed,
@@ -81,6 +85,36 @@ fn batches(items: &[Tree]) -> Result<Vec<TierCount>, JsError> {
         });
     }
     Ok(batches)
+}
+
+/// Reads `[{ name, inputTokens, outputTokens, latencyMs? }]`: tiers of the caller's,
+/// or overrides of built-in ones.
+///
+/// # Errors
+///
+/// An `Error` naming the tier and field at fault.
+pub(crate) fn read_tiers(items: &[Tree]) -> Result<Vec<TierDef>, JsError> {
+    let mut read = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let mut fields = Fields::of(item, &format!("tiers[{i}]"), "tiers")?;
+        let name = fields.string("name")?;
+        let input = small(&mut fields, "inputTokens", 0, u32::MAX)?;
+        let output = small(&mut fields, "outputTokens", 0, u32::MAX)?;
+        let mut profile = TierProfile::new(
+            fields.require("inputTokens", input)?,
+            fields.require("outputTokens", output)?,
+        );
+        if let Some(latency) = fields.whole("latencyMs", 0, MAX_SAFE)? {
+            profile.latency_ms = latency;
+        }
+        let tier = TierDef {
+            name: fields.require("name", name)?,
+            profile,
+        };
+        fields.finish()?;
+        read.push(tier);
+    }
+    Ok(read)
 }
 
 /// Reads `{ requestsPerMinute?, inputTokensPerMinute?, outputTokensPerMinute? }`.
@@ -166,6 +200,7 @@ pub(crate) fn job(request: &EstimateRequest) -> JobSpec {
         limits: request.limits,
         pricing: request.pricing,
         max_tokens: request.max_tokens,
+        tiers: request.tiers.clone(),
         batches: request
             .batches
             .iter()

@@ -62,6 +62,8 @@ export interface EstimateRequest {
   /** Prices of a model the built-in table does not have, or overrides. */
   pricing?: Price;
   latency?: { meanSeconds: number };
+  /** Tiers of the caller's, or overrides of built-in ones. */
+  tiers?: TierDefinition[];
   /** Statistics of earlier runs; estimates use them where they exist. */
   history?: TierHistory[];
   seed?: number;

@@ -18,6 +18,7 @@ use crate::types::{
     SummaryPromiseJs,
 };
 use driver::{pump, Driver, Run, Shared, JOB};
+pub(crate) use spec::small;
 
 /// A batch of conversations to generate, run by the core scheduler with an attempt
 /// function of the caller's.

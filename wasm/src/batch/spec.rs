@@ -1,14 +1,12 @@
 //! The job a `Batch` runs, read from its JavaScript spec field by field: the job file's
 //! fields in camelCase, each error naming its field.
 
-use convoy_core::spec::{
-    Backoff, Batch as TierCount, ItemSpec, TierDef, MAX_CONCURRENCY, MAX_ITEMS,
-};
-use convoy_core::{ErrorPolicy, JobSpec, Priority, TierProfile};
+use convoy_core::spec::{Backoff, Batch as TierCount, ItemSpec, MAX_CONCURRENCY, MAX_ITEMS};
+use convoy_core::{ErrorPolicy, JobSpec, Priority};
 use wasm_bindgen::{JsError, JsValue};
 
 use crate::convert::{elements, Fields, Tree, MAX_SAFE};
-use crate::request::{read_limits, read_price};
+use crate::request::{read_limits, read_price, read_tiers};
 
 /// Reads a `BatchSpec`. Missing fields take the job file's defaults; ranges are left
 /// to the core's validation, which names the field too.
@@ -49,7 +47,7 @@ pub(crate) fn read(value: &JsValue) -> Result<JobSpec, JsError> {
         },
         max_tokens: small(&mut fields, "maxTokens", 1, 1_000_000)?.unwrap_or(defaults.max_tokens),
         spend_cap_usd: fields.amount("spendCapUsd")?,
-        tiers: tiers(fields.array("tiers")?)?,
+        tiers: read_tiers(fields.array("tiers")?)?,
         batches: batches(fields.array("batches")?)?,
         items: read_items(fields.array("items")?, "items")?,
         parameters: fields.texts("parameters")?,
@@ -95,7 +93,7 @@ pub(crate) fn read_item_list(value: &JsValue) -> Result<Vec<ItemSpec>, JsError> 
 
 /// A whole number from `min` to `max`, which are the core's bounds for the field, so
 /// that a negative value is refused with the range the core would name for a large one.
-fn small(
+pub(crate) fn small(
     fields: &mut Fields<'_>,
     name: &'static str,
     min: u32,
@@ -118,30 +116,6 @@ fn batches(items: &[Tree]) -> Result<Vec<TierCount>, JsError> {
         };
         fields.finish()?;
         read.push(batch);
-    }
-    Ok(read)
-}
-
-fn tiers(items: &[Tree]) -> Result<Vec<TierDef>, JsError> {
-    let mut read = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let mut fields = Fields::of(item, &format!("tiers[{i}]"), "tiers")?;
-        let name = fields.string("name")?;
-        let input = small(&mut fields, "inputTokens", 0, u32::MAX)?;
-        let output = small(&mut fields, "outputTokens", 0, u32::MAX)?;
-        let mut profile = TierProfile::new(
-            fields.require("inputTokens", input)?,
-            fields.require("outputTokens", output)?,
-        );
-        if let Some(latency) = fields.whole("latencyMs", 0, MAX_SAFE)? {
-            profile.latency_ms = latency;
-        }
-        let tier = TierDef {
-            name: fields.require("name", name)?,
-            profile,
-        };
-        fields.finish()?;
-        read.push(tier);
     }
     Ok(read)
 }

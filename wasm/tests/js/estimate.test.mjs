@@ -128,22 +128,33 @@ test('a 5-tier request with history is estimated from the history where it has e
   ];
   const request = {
     model: 'claude-sonnet-4-5',
+    tiers: [
+      { name: 'long_form', inputTokens: 4000, outputTokens: 8000 },
+      { name: 'short', inputTokens: 500, outputTokens: 800, latencyMs: 5000 },
+    ],
     batches: [
       { tier: 'template', count: 100 },
       { tier: 'scenario', count: 100 },
       { tier: 'edge_case', count: 100 },
-      { tier: 'template', count: 50 },
-      { tier: 'scenario', count: 50 },
+      { tier: 'long_form', count: 50 },
+      { tier: 'short', count: 50 },
     ],
     concurrency: 10,
     history,
   };
   const withHistory = estimate(request);
   const without = estimate({ ...request, history: undefined });
-  const scenario = (result) => result.cost.perTier.find((tier) => tier.tier === 'scenario');
-  assert.equal(scenario(withHistory).fromHistory, true);
-  assert.equal(scenario(without).fromHistory, false);
-  assert.ok(scenario(withHistory).expectedUsd < scenario(without).expectedUsd);
+  assert.equal(withHistory.cost.perTier.length, 5);
+  const tier = (result, name) => result.cost.perTier.find((row) => row.tier === name);
+  assert.equal(tier(withHistory, 'scenario').fromHistory, true);
+  assert.equal(tier(without, 'scenario').fromHistory, false);
+  assert.ok(tier(withHistory, 'scenario').expectedUsd < tier(without, 'scenario').expectedUsd);
+  // 50 × (4000 × $3 + 8000 × $15) per million tokens.
+  assert.equal(tier(without, 'long_form').expectedUsd, 6.6);
+  assert.throws(
+    () => estimate({ ...request, tiers: [{ name: 'short', inputTokens: -5, outputTokens: 1 }] }),
+    /^Error: tiers\[0\]\.inputTokens: -5 is out of range/,
+  );
 });
 
 test('simulate gives a timeline that rises to every item', () => {
