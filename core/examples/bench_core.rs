@@ -2,7 +2,8 @@
 //! loop, requests-per-minute binding, estimator accuracy and estimator speed.
 //!
 //! Run with `cargo run --release -p convoy-core --example bench_core`; it prints
-//! Markdown tables.
+//! Markdown tables. Name sections (`overhead`, `utilisation`, `rpm`, `accuracy`,
+//! `speed`) after `--` to run only those.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -13,11 +14,19 @@ use convoy_core::spec::TierDef;
 use convoy_core::{JobId, JobSpec, Limits, Outcome, Scheduler, TierProfile, Usage};
 
 fn main() {
-    scheduler_overhead();
-    utilisation();
-    rpm_binding();
-    estimator_accuracy();
-    estimator_speed();
+    let chosen: Vec<String> = std::env::args().skip(1).collect();
+    let sections: [(&str, fn()); 5] = [
+        ("overhead", scheduler_overhead),
+        ("utilisation", utilisation),
+        ("rpm", rpm_binding),
+        ("accuracy", estimator_accuracy),
+        ("speed", estimator_speed),
+    ];
+    for (name, section) in sections {
+        if chosen.is_empty() || chosen.iter().any(|wanted| wanted == name) {
+            section();
+        }
+    }
 }
 
 /// Dispatch + outcome pairs per second of the bare scheduler on virtual time.
