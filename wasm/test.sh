@@ -15,7 +15,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
 
 stamp=pkg/.built
-sources=(src Cargo.toml .cargo ../core/src ../core/Cargo.toml ../Cargo.lock)
+sources=(src Cargo.toml README.md .cargo ../core/src ../core/Cargo.toml ../Cargo.lock)
 if [ -f "$stamp" ] && [ -f pkg/web/convoy_wasm_bg.wasm ] && [ -f pkg/node/convoy_wasm_bg.wasm ] &&
     [ -z "$(find "${sources[@]}" -newer "$stamp" -print -quit)" ]; then
     step "wasm package: up to date in wasm/pkg"

@@ -52,7 +52,8 @@ export function drawChart(container, points, current) {
   const x = (c) =>
     MARGIN.left +
     ((Math.log(c) - logMin) / (logMax - logMin || 1)) * (WIDTH - MARGIN.left - MARGIN.right);
-  const y = (seconds) => HEIGHT - MARGIN.bottom - (seconds / top) * (HEIGHT - MARGIN.top - MARGIN.bottom);
+  const y = (seconds) =>
+    HEIGHT - MARGIN.bottom - (seconds / top) * (HEIGHT - MARGIN.top - MARGIN.bottom);
 
   const svg = element('svg', {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
@@ -60,25 +61,54 @@ export function drawChart(container, points, current) {
     'aria-label': 'estimated time against concurrency',
   });
   svg.append(
-    element('line', { class: 'axis', x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(0), y2: y(0) }),
+    element('line', {
+      class: 'axis',
+      x1: MARGIN.left,
+      x2: WIDTH - MARGIN.right,
+      y1: y(0),
+      y2: y(0),
+    }),
     element('line', { class: 'axis', x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: y(0) }),
   );
   for (let i = 1; i <= 4; i += 1) {
     const seconds = (top / 4) * i;
     svg.append(
-      element('line', { class: 'axis', x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(seconds), y2: y(seconds), opacity: 0.5 }),
-      element('text', { class: 'tick', x: MARGIN.left - 8, y: y(seconds) + 4, 'text-anchor': 'end' }, tickLabel(seconds)),
+      element('line', {
+        class: 'axis',
+        x1: MARGIN.left,
+        x2: WIDTH - MARGIN.right,
+        y1: y(seconds),
+        y2: y(seconds),
+        opacity: 0.5,
+      }),
+      element(
+        'text',
+        { class: 'tick', x: MARGIN.left - 8, y: y(seconds) + 4, 'text-anchor': 'end' },
+        tickLabel(seconds),
+      ),
     );
   }
   const labelled = xs.filter((c, i) => i === 0 || i === xs.length - 1 || (c & (c - 1)) === 0);
   for (const c of labelled) {
-    svg.append(element('text', { class: 'tick', x: x(c), y: y(0) + 16, 'text-anchor': 'middle' }, `${c}`));
+    svg.append(
+      element('text', { class: 'tick', x: x(c), y: y(0) + 16, 'text-anchor': 'middle' }, `${c}`),
+    );
   }
   svg.append(
-    element('text', { class: 'tick', x: (MARGIN.left + WIDTH - MARGIN.right) / 2, y: HEIGHT - 4, 'text-anchor': 'middle' }, 'attempts in flight (concurrency)'),
+    element(
+      'text',
+      {
+        class: 'tick',
+        x: (MARGIN.left + WIDTH - MARGIN.right) / 2,
+        y: HEIGHT - 4,
+        'text-anchor': 'middle',
+      },
+      'attempts in flight (concurrency)',
+    ),
   );
 
-  const line = (pick) => points.map((p) => `${x(p.concurrency).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
+  const line = (pick) =>
+    points.map((p) => `${x(p.concurrency).toFixed(1)},${y(pick(p)).toFixed(1)}`).join(' ');
   const band = `${line((p) => p.time.p90Seconds)} ${points
     .slice()
     .reverse()
@@ -97,13 +127,30 @@ export function drawChart(container, points, current) {
     const anchor = x(flat.concurrency) > WIDTH * 0.7 ? 'end' : 'start';
     const offset = anchor === 'end' ? -6 : 6;
     svg.append(
-      element('line', { class: 'knee', x1: x(flat.concurrency), x2: x(flat.concurrency), y1: MARGIN.top, y2: y(0) }),
-      element('text', { class: 'knee-label', x: x(flat.concurrency) + offset, y: MARGIN.top + 12, 'text-anchor': anchor }, `from ${flat.concurrency}: ${why}`),
+      element('line', {
+        class: 'knee',
+        x1: x(flat.concurrency),
+        x2: x(flat.concurrency),
+        y1: MARGIN.top,
+        y2: y(0),
+      }),
+      element(
+        'text',
+        {
+          class: 'knee-label',
+          x: x(flat.concurrency) + offset,
+          y: MARGIN.top + 12,
+          'text-anchor': anchor,
+        },
+        `from ${flat.concurrency}: ${why}`,
+      ),
     );
   }
   const here = points.find((point) => point.concurrency === current);
   if (here) {
-    svg.append(element('circle', { class: 'current', cx: x(current), cy: y(here.time.p50Seconds), r: 6 }));
+    svg.append(
+      element('circle', { class: 'current', cx: x(current), cy: y(here.time.p50Seconds), r: 6 }),
+    );
   }
   container.replaceChildren(svg);
   return flat;

@@ -22,9 +22,10 @@ const FIELD_INPUTS = {
 /** The estimate request the form describes. */
 function request() {
   const model = byId('model').value;
-  const batches = TIERS.map((tier) => ({ tier, count: numberIn(byId(`count-${tier}`)) ?? 0 })).filter(
-    (batch) => batch.count !== 0,
-  );
+  const batches = TIERS.map((tier) => ({
+    tier,
+    count: numberIn(byId(`count-${tier}`)) ?? 0,
+  })).filter((batch) => batch.count !== 0);
   const limits = {
     requestsPerMinute: numberIn(byId('rpm')),
     inputTokensPerMinute: numberIn(byId('itpm')),
@@ -38,7 +39,10 @@ function request() {
     limits,
     pricing:
       model === CUSTOM
-        ? { inputPerMillion: numberIn(byId('price-in')) ?? 0, outputPerMillion: numberIn(byId('price-out')) ?? 0 }
+        ? {
+            inputPerMillion: numberIn(byId('price-in')) ?? 0,
+            outputPerMillion: numberIn(byId('price-out')) ?? 0,
+          }
         : undefined,
     latency: latency === undefined ? undefined : { meanSeconds: latency },
   };
@@ -76,7 +80,8 @@ function update(convoy) {
   byId('time-p50').textContent = duration(time.p50Seconds);
   byId('time-range').textContent =
     `8 runs in 10 take ${duration(time.p10Seconds)} to ${duration(time.p90Seconds)}`;
-  byId('tokens').textContent = `${count(tokens.input)} input and ${count(tokens.output)} output tokens`;
+  byId('tokens').textContent =
+    `${count(tokens.input)} input and ${count(tokens.output)} output tokens`;
   byId('binding').textContent = limitInWords(time.bindingLimit, {
     concurrency: asked.concurrency,
     ...asked.limits,
@@ -99,7 +104,10 @@ async function start() {
   }
   const select = byId('model');
   for (const row of convoy.pricing()) {
-    const option = new Option(`${row.model} · $${row.inputPerMillion} / $${row.outputPerMillion} per M`, row.model);
+    const option = new Option(
+      `${row.model} · $${row.inputPerMillion} / $${row.outputPerMillion} per M`,
+      row.model,
+    );
     select.append(option);
   }
   select.append(new Option('custom prices…', CUSTOM));

@@ -69,9 +69,10 @@ function showProgress(progress) {
   byId('in-flight').textContent = count(progress.inFlight);
   byId('queued').textContent = count(progress.queued + progress.waitingRetry);
   byId('cost').textContent = usd(progress.costUsd);
-  byId('eta').textContent = progress.etaSeconds === undefined ? '–' : duration(progress.etaSeconds);
-  byId('rate').textContent =
-    `${progress.itemsPerMinute.toFixed(1)} items / min · ${duration(progress.elapsedSeconds)} elapsed`;
+  const eta = progress.etaSeconds;
+  byId('eta').textContent = eta === undefined ? '–' : duration(eta);
+  const rate = progress.itemsPerMinute.toFixed(1);
+  byId('rate').textContent = `${rate} items / min · ${duration(progress.elapsedSeconds)} elapsed`;
   const binding = byId('binding');
   binding.hidden = !progress.binding || progress.status !== 'running';
   binding.textContent = limitInWords(progress.binding, state.asked);
@@ -169,7 +170,10 @@ function tierOf(asked, index) {
 
 function download() {
   const name = byId('job-name').value.trim() || 'browser-batch';
-  const blob = new Blob(state.lines.map((line) => `${line}\n`), { type: 'application/jsonl' });
+  const blob = new Blob(
+    state.lines.map((line) => `${line}\n`),
+    { type: 'application/jsonl' },
+  );
   const link = document.createElement('a');
   link.href = URL.createObjectURL(blob);
   link.download = `${name}.jsonl`;

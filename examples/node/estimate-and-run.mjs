@@ -36,8 +36,9 @@ const concurrency = Number(values.concurrency);
 const batches = [{ tier: 'template', count }];
 
 const { cost, time } = estimate({ model: values.model, batches, concurrency });
+const dollars = (usd) => `$${usd.toFixed(2)}`;
 console.log(
-  `estimate: $${cost.expectedUsd.toFixed(2)} ($${cost.lowUsd.toFixed(2)}–$${cost.highUsd.toFixed(2)}), ` +
+  `estimate: ${dollars(cost.expectedUsd)} (${dollars(cost.lowUsd)}–${dollars(cost.highUsd)}), ` +
     `${Math.round(time.p50Seconds)} s (p10 ${Math.round(time.p10Seconds)} – ` +
     `p90 ${Math.round(time.p90Seconds)} s), bound by ${time.bindingLimit}`,
 );
@@ -55,11 +56,17 @@ batch.onEvent((event) => {
     const progress = batch.progress();
     console.log(
       `${event.type} item ${event.attempt.item} (attempt ${event.attempt.attempt}): ` +
-        `${progress.succeeded + progress.failed}/${progress.total}, $${progress.costUsd.toFixed(4)}`,
+        `${progress.succeeded + progress.failed}/${progress.total}, ` +
+        `$${progress.costUsd.toFixed(4)}`,
     );
   }
 });
-const attempt = providerAttempt({ baseUrl, wire: 'anthropic', apiKey: values.key, model: values.model });
+const attempt = providerAttempt({
+  baseUrl,
+  wire: 'anthropic',
+  apiKey: values.key,
+  model: values.model,
+});
 const summary = await batch.run(attempt);
 
 console.log(

@@ -48,7 +48,9 @@ test('the widget shows $25.50 for 100 template items at $15 / $75 per million', 
   await page.fill('#price-in', '15');
   await page.fill('#price-out', '75');
 
-  await page.waitForFunction(() => document.querySelector('#cost-expected').textContent === '$25.50');
+  await page.waitForFunction(
+    () => document.querySelector('#cost-expected').textContent === '$25.50',
+  );
   assert.notEqual(before, '$25.50');
   assert.equal(await page.textContent('#cost-split'), 'input $3.00 · output $22.50');
   assert.match(await page.textContent('#binding'), /^Concurrency binds: with 5 attempts in flight/);
@@ -71,11 +73,16 @@ test('the time changes with concurrency, and the chart shows where a limit binds
 
   await page.fill('#rpm', '30');
   await page.waitForFunction(() =>
-    document.querySelector('#binding').textContent.startsWith('Your limit of 30 requests per minute binds'),
+    document
+      .querySelector('#binding')
+      .textContent.startsWith('Your limit of 30 requests per minute binds'),
   );
   const knee = await page.textContent('#chart .knee-label');
   assert.match(knee, /^from \d+: requests per minute binds$/);
-  const points = await page.$$eval('#chart .p50', (lines) => lines[0].getAttribute('points').split(' ').length);
+  const points = await page.$$eval(
+    '#chart .p50',
+    (lines) => lines[0].getAttribute('points').split(' ').length,
+  );
   assert.ok(points >= 8, `${points} points on the line`);
   assert.equal(await page.locator('#chart circle.current').count(), 1);
 

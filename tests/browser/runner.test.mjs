@@ -15,8 +15,17 @@ before(async () => {
   server = await serveRepository();
   browser = await launchBrowser();
   mock = await startConvoyServer([
-    'mock-server', '--addr', '127.0.0.1:0', '--latency-ms', '150',
-    '--fail-rate', '0.15', '--bad-output-rate', '0.1', '--seed', '5',
+    'mock-server',
+    '--addr',
+    '127.0.0.1:0',
+    '--latency-ms',
+    '150',
+    '--fail-rate',
+    '0.15',
+    '--bad-output-rate',
+    '0.1',
+    '--seed',
+    '5',
   ]);
 });
 
@@ -26,10 +35,14 @@ after(async () => {
   await mock?.stop();
 });
 
-const number = async (page, selector) => Number((await page.textContent(selector)).replace(/,/g, ''));
+const number = async (page, selector) =>
+  Number((await page.textContent(selector)).replace(/,/g, ''));
 
 test('run.html completes 50 items against mock-server with a pause and a resume', async () => {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, acceptDownloads: true });
+  const page = await browser.newPage({
+    viewport: { width: 1200, height: 900 },
+    acceptDownloads: true,
+  });
   const errors = [];
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(`${server.url}/www/run.html`);
@@ -73,7 +86,10 @@ test('run.html completes 50 items against mock-server with a pause and a resume'
   );
   assert.equal(rows.length, failed);
   for (const [item, tier, attempt, klass, message] of rows) {
-    assert.ok(Number(item) < 50 && tier === 'template' && attempt === '2', `${item} ${tier} ${attempt}`);
+    assert.ok(
+      Number(item) < 50 && tier === 'template' && attempt === '2',
+      `${item} ${tier} ${attempt}`,
+    );
     assert.ok(['transient', 'overloaded', 'bad_output'].includes(klass), klass);
     assert.match(message, /^(500 api_error|529 overloaded_error|reply is not a conversation)/);
   }
@@ -81,10 +97,17 @@ test('run.html completes 50 items against mock-server with a pause and a resume'
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
   assert.equal(download.suggestedFilename(), 'browser-test.jsonl');
-  const lines = (await readFile(await download.path(), 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+  const lines = (await readFile(await download.path(), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   assert.equal(lines.length, succeeded);
   const items = lines.map((line) => line.metadata.item);
-  assert.deepEqual(items, [...items].sort((a, b) => a - b), 'lines in item order');
+  assert.deepEqual(
+    items,
+    [...items].sort((a, b) => a - b),
+    'lines in item order',
+  );
   for (const line of lines) {
     assert.deepEqual(Object.keys(line), ['messages', 'metadata']);
     assert.equal(line.metadata.job, 'browser-test');

@@ -31,7 +31,9 @@ function request(items) {
 
 const calls = Number(process.argv[2] ?? 1000);
 const us = (ms) => `${Math.round(ms * 1000)}`;
-console.log(`estimate() in Node, five tiers, default 5 runs, concurrency 20, RPM 500; ${calls} calls each\n`);
+console.log(
+  `estimate() in Node, five tiers, default 5 runs, concurrency 20, RPM 500; ${calls} calls each\n`,
+);
 console.log('| items | simulated per run | µs per call, median | p90 | CPU µs per call |');
 console.log('| ---: | ---: | ---: | ---: | ---: |');
 for (const items of [100, 1_000, 10_000, 1_000_000]) {

@@ -27,7 +27,7 @@ export const TEMPLATES = {
     'step and confirms that the goal is reached. Use {{turns|8}} turns.\n\n' +
     ANSWER_FORMAT,
   edge_case:
-    "You write training data for a chat assistant, focusing on hard cases.\n\n" +
+    'You write training data for a chat assistant, focusing on hard cases.\n\n' +
     "Write one conversation in which the user's request is difficult to handle well: " +
     '{{edge_case|ambiguous, partly out of scope, or based on a false premise}}.\n' +
     'Domain: {{domain|general customer support}}. Language: {{language|English}}.\n' +
@@ -78,7 +78,8 @@ export function parseConversation(text) {
   } catch (error) {
     throw new Error(`reply is not valid json: ${error.message}`);
   }
-  if (Array.isArray(value)) throw new Error('expected an object with a "turns" array, got an array');
+  if (Array.isArray(value))
+    throw new Error('expected an object with a "turns" array, got an array');
   if (value === null || typeof value !== 'object') {
     throw new Error('expected an object with a "turns" array, got a json scalar');
   }

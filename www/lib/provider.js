@@ -76,8 +76,16 @@ function readReply(wire, body) {
  * token and goes nowhere else; `parameters` are the job's shared prompt parameters
  * (the item's own come with the item).
  */
-export function providerAttempt({ baseUrl, wire, apiKey, model, maxTokens = 4096, timeoutMs = 120000 }) {
-  if (!(wire in PATHS)) throw new Error(`wire: unknown format \`${wire}\`, expected anthropic or openai`);
+export function providerAttempt({
+  baseUrl,
+  wire,
+  apiKey,
+  model,
+  maxTokens = 4096,
+  timeoutMs = 120000,
+}) {
+  if (!(wire in PATHS))
+    throw new Error(`wire: unknown format \`${wire}\`, expected anthropic or openai`);
   const url = `${String(baseUrl).replace(/\/+$/, '')}${PATHS[wire]}`;
   const headers = { 'content-type': 'application/json' };
   if (wire === 'anthropic') {

@@ -129,7 +129,8 @@ test('failures keep their class and message', async () => {
   const batch = batchOf(6, { concurrency: 2, maxAttempts: 3 });
   const fake = fakeAttempt({
     fail: (item) => {
-      if (item.index === 1) return { class: 'permanent', message: '400 invalid_request_error: bad' };
+      if (item.index === 1)
+        return { class: 'permanent', message: '400 invalid_request_error: bad' };
       if (item.index === 2) return new Error('socket hang up');
       if (item.index === 3) return { class: 'bad_output', message: 'reply is not a conversation' };
       return undefined;
@@ -161,18 +162,27 @@ test('items get their parameters and the batch refuses to run twice', async () =
     model: 'claude-haiku-4-5',
     parameters: { domain: 'banking', turns: 4 },
   });
-  assert.equal(batch.addItems([{ tier: 'scenario', parameters: { turns: '8' } }, { tier: 'edge_case' }]), 2);
+  assert.equal(
+    batch.addItems([{ tier: 'scenario', parameters: { turns: '8' } }, { tier: 'edge_case' }]),
+    2,
+  );
   const seen = [];
   const summary = await batch.run(async (item) => {
     seen.push(item);
     return { usage: { inputTokens: 1, outputTokens: 1 } };
   });
   assert.equal(summary.succeeded, 2);
-  assert.deepEqual(seen.sort((a, b) => a.index - b.index), [
-    { index: 0, tier: 'scenario', parameters: { domain: 'banking', turns: '8' } },
-    { index: 1, tier: 'edge_case', parameters: { domain: 'banking', turns: '4' } },
-  ]);
-  await assert.rejects(batch.run(async () => ({ usage: {} })), /run: the batch has run already/);
+  assert.deepEqual(
+    seen.sort((a, b) => a.index - b.index),
+    [
+      { index: 0, tier: 'scenario', parameters: { domain: 'banking', turns: '8' } },
+      { index: 1, tier: 'edge_case', parameters: { domain: 'banking', turns: '4' } },
+    ],
+  );
+  await assert.rejects(
+    batch.run(async () => ({ usage: {} })),
+    /run: the batch has run already/,
+  );
   assert.throws(() => batch.addItems([{ tier: 'template' }]), /items: cannot add items/);
 });
 

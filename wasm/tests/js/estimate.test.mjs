@@ -99,13 +99,25 @@ test('bad input throws an Error naming the field, never a trap', () => {
   };
   const { concurrency, ...noConcurrency } = TEMPLATE_100;
   refused(noConcurrency, /^concurrency: missing/);
-  refused({ ...TEMPLATE_100, batches: [{ tier: 'template', count: -1 }] }, /^batches\[0\]\.count: -1 is out of range/);
-  refused({ ...TEMPLATE_100, batches: [{ tier: 'epic', count: 1 }] }, /^batches\[0\]\.tier: unknown tier `epic`/);
+  refused(
+    { ...TEMPLATE_100, batches: [{ tier: 'template', count: -1 }] },
+    /^batches\[0\]\.count: -1 is out of range/,
+  );
+  refused(
+    { ...TEMPLATE_100, batches: [{ tier: 'epic', count: 1 }] },
+    /^batches\[0\]\.tier: unknown tier `epic`/,
+  );
   refused({ ...TEMPLATE_100, pricing: undefined }, /^model: `custom` has no built-in price/);
   refused({ ...TEMPLATE_100, concurrency: 0 }, /^concurrency: 0 is out of range/);
   refused({ ...TEMPLATE_100, concurrency: 2.5 }, /^concurrency: 2\.5 is out of range/);
-  refused({ ...TEMPLATE_100, latency: { meanSeconds: -2 } }, /^latency\.meanSeconds: -2 is out of range/);
-  refused({ ...TEMPLATE_100, limits: { requestsPerMinute: 'ten' } }, /^limits\.requestsPerMinute: expected a number, got a string/);
+  refused(
+    { ...TEMPLATE_100, latency: { meanSeconds: -2 } },
+    /^latency\.meanSeconds: -2 is out of range/,
+  );
+  refused(
+    { ...TEMPLATE_100, limits: { requestsPerMinute: 'ten' } },
+    /^limits\.requestsPerMinute: expected a number, got a string/,
+  );
   refused({ ...TEMPLATE_100, seeds: 4 }, /^seeds: unknown field/);
   refused(null, /^request: expected an object, got null/);
   refused(undefined, /^request: expected an object, got null/);
@@ -113,7 +125,7 @@ test('bad input throws an Error naming the field, never a trap', () => {
   refused({ ...TEMPLATE_100, batches: 'template' }, /^batches: expected an array, got a string/);
 });
 
-test('a 5-tier request with history is estimated from the history where it has enough samples', () => {
+test('a 5-tier request uses history where it has enough samples', () => {
   const stats = (mean) => ({ count: 50, mean, m2: 50 * mean });
   const history = [
     {
@@ -163,7 +175,11 @@ test('simulate gives a timeline that rises to every item', () => {
   const priced = (run.inputTokens * 15 + run.outputTokens * 75) / 1e6;
   assert.ok(Math.abs(run.costUsd - priced) < 1e-9, `${run.costUsd} is ${priced}`);
   const ended = run.timeline.map((point) => point.ended);
-  assert.deepEqual([...ended].sort((a, b) => a - b), ended, 'the timeline never goes back');
+  assert.deepEqual(
+    [...ended].sort((a, b) => a - b),
+    ended,
+    'the timeline never goes back',
+  );
   assert.equal(ended.at(-1), 100);
   assert.deepEqual(simulate({ ...TEMPLATE_100, seed: 7 }), run, 'the same seed, the same run');
 });
@@ -177,6 +193,10 @@ test('pricing() lists the built-in models with their prices', () => {
     assert.ok(row.inputPerMillion > 0 && row.outputPerMillion >= row.inputPerMillion);
   }
   const sonnet = table.find((row) => row.model === 'claude-sonnet-4-5');
-  const { cost } = estimate({ model: 'claude-sonnet-4-5', batches: [{ tier: 'template', count: 1 }], concurrency: 1 });
+  const { cost } = estimate({
+    model: 'claude-sonnet-4-5',
+    batches: [{ tier: 'template', count: 1 }],
+    concurrency: 1,
+  });
   assert.equal(cost.inputUsd, (2000 * sonnet.inputPerMillion) / 1e6);
 });

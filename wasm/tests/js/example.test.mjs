@@ -19,24 +19,45 @@ test('the Node example estimates, runs a batch against mock-server and writes JS
   const out = join(mkdtempSync(join(tmpdir(), 'convoy-example-')), 'out.jsonl');
 
   const script = join(root, 'examples/node/estimate-and-run.mjs');
-  const { stdout } = await run(process.execPath, [script, server.url, '--count', '16', '--out', out], {
-    timeout: 60_000,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    [script, server.url, '--count', '16', '--out', out],
+    {
+      timeout: 60_000,
+    },
+  );
 
   const lines = stdout.trim().split('\n');
-  assert.match(lines[0], /^estimate: \$\d+\.\d\d \(\$\d+\.\d\d–\$\d+\.\d\d\), \d+ s .*bound by concurrency$/);
+  assert.match(
+    lines[0],
+    /^estimate: \$\d+\.\d\d \(\$\d+\.\d\d–\$\d+\.\d\d\), \d+ s .*bound by concurrency$/,
+  );
   assert.match(stdout, /^completed: 16 succeeded, 0 failed, \$\d+\.\d{4} in /m);
   assert.match(stdout, /^wrote 16 conversations to /m);
-  assert.ok(lines.some((line) => /\(attempt [2-9]\)/.test(line)), 'injected faults were retried');
+  assert.ok(
+    lines.some((line) => /\(attempt [2-9]\)/.test(line)),
+    'injected faults were retried',
+  );
 
-  const exported = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-  assert.deepEqual(exported.map((line) => line.metadata.item), Array.from({ length: 16 }, (_, i) => i));
+  const exported = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(
+    exported.map((line) => line.metadata.item),
+    Array.from({ length: 16 }, (_, i) => i),
+  );
   for (const line of exported) {
     assert.deepEqual(Object.keys(line), ['messages', 'metadata']);
-    assert.deepEqual(
-      Object.keys(line.metadata),
-      ['job', 'item', 'tier', 'parameters', 'model', 'usage', 'cost_usd'],
-    );
+    assert.deepEqual(Object.keys(line.metadata), [
+      'job',
+      'item',
+      'tier',
+      'parameters',
+      'model',
+      'usage',
+      'cost_usd',
+    ]);
     assert.equal(line.metadata.job, 'node-example');
     assert.equal(line.metadata.tier, 'template');
     assert.deepEqual(line.metadata.parameters, { domain: 'home internet support' });

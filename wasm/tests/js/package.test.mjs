@@ -52,7 +52,10 @@ function declarations(dir) {
 
 /** Checks that every parameter of `signature` (`a: T, b: U`) has a type. */
 function assertTypedParameters(signature, what) {
-  for (const parameter of signature.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const parameter of signature
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     assert.match(parameter, /^\w+\??: \S/, `${what}: parameter \`${parameter}\` has no type`);
   }
 }
@@ -87,7 +90,14 @@ test('the TypeScript declarations type every export and every Batch method, with
   assert.match(body, /constructor\(spec: BatchSpec\);/);
   assert.match(body, /run\(attempt: AttemptFn\): Promise<Summary>;/);
   assert.match(body, /progress\(\): Progress \| undefined;/);
-  for (const type of ['EstimateRequest', 'Estimate', 'BatchSpec', 'Progress', 'Summary', 'BatchEvent']) {
+  for (const type of [
+    'EstimateRequest',
+    'Estimate',
+    'BatchSpec',
+    'Progress',
+    'Summary',
+    'BatchEvent',
+  ]) {
     assert.match(types, new RegExp(`export (interface|type) ${type}\\b`), `${type} is declared`);
   }
   assert.equal(declarations(webPackage).includes('export default function __wbg_init'), true);
