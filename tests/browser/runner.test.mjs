@@ -14,19 +14,10 @@ let mock;
 before(async () => {
   server = await serveRepository();
   browser = await launchBrowser();
-  mock = await startConvoyServer([
-    'mock-server',
-    '--addr',
-    '127.0.0.1:0',
-    '--latency-ms',
-    '150',
-    '--fail-rate',
-    '0.15',
-    '--bad-output-rate',
-    '0.1',
-    '--seed',
-    '5',
-  ]);
+  const faults = ['--fail-rate', '0.3', '--bad-output-rate', '0.2', '--seed', '5'];
+  mock = await startConvoyServer(
+    ['mock-server', '--addr', '127.0.0.1:0', '--latency-ms', '150'].concat(faults),
+  );
 });
 
 after(async () => {
@@ -80,6 +71,8 @@ test('run.html completes 50 items against mock-server with a pause and a resume'
   const succeeded = await number(page, '#succeeded');
   const failed = await number(page, '#failed');
   assert.equal(succeeded + failed, 50);
+  // Half the attempts fail, and an item has two: about one item in four fails for good.
+  assert.ok(failed > 0 && succeeded > 0, `${succeeded} succeeded, ${failed} failed`);
   assert.equal(await number(page, '#ended'), 50);
   const rows = await page.$$eval('#failures tbody tr', (trs) =>
     trs.map((tr) => [...tr.cells].map((cell) => cell.textContent)),
