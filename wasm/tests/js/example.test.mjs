@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -16,7 +16,9 @@ const run = promisify(execFile);
 test('the Node example estimates, runs a batch against mock-server and writes JSONL', async (t) => {
   const server = await startMockServer(['--latency-ms', '20', '--fail-rate', '0.3', '--seed', '3']);
   t.after(server.stop);
-  const out = join(mkdtempSync(join(tmpdir(), 'convoy-example-')), 'out.jsonl');
+  const dir = mkdtempSync(join(tmpdir(), 'convoy-example-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'out.jsonl');
 
   const script = join(root, 'examples/node/estimate-and-run.mjs');
   const { stdout } = await run(
