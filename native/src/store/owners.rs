@@ -66,4 +66,21 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// Attempts of owned jobs that ended, by class (`success` for the successful ones).
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn attempt_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT COALESCE(a.class, 'success'), COUNT(*) FROM attempts a \
+             JOIN owners o ON o.job_id = a.job_id \
+             WHERE a.outcome IN ('succeeded', 'retry', 'failed') GROUP BY 1 ORDER BY 1",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
