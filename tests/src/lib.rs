@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod serve;
+
 /// The `convoy` binary under the target directory (`CARGO_TARGET_DIR` when set).
 ///
 /// # Panics
