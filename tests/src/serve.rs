@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -25,6 +26,7 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     client: Client,
+    stderr: Arc<Mutex<String>>,
 }
 
 /// Writes the tokens file of `ana` and `bob` into `dir`.
@@ -78,11 +80,30 @@ impl Server {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("a client");
+        // Standard error is read as it comes, so that a chatty server never blocks on
+        // a full pipe.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(pipe) = process.child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut text = sink.lock().expect("stderr lock");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
         Self {
             process,
             url,
             client,
+            stderr,
         }
+    }
+
+    /// What the server wrote on standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
     }
 
     /// The server's process.
