@@ -100,6 +100,10 @@ fn stopped() -> ApiError {
 fn driver_error(error: DriverError) -> ApiError {
     match error {
         DriverError::Store(error) => error.into(),
+        DriverError::Job { message, .. } => ApiError::BadRequest {
+            field: None,
+            message,
+        },
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -121,7 +125,9 @@ async fn run(
     let mut acks: Vec<Ack> = Vec::new();
     let mut drain_until: Option<u64> = None;
     loop {
-        let wake = driver.turn(&mut observer)?;
+        // A turn writes to SQLite; the runtime moves its other tasks off this thread
+        // meanwhile, so that requests never wait for a commit.
+        let wake = tokio::task::block_in_place(|| driver.turn(&mut observer))?;
         for ack in acks.drain(..) {
             match ack {
                 Ack::Adopt(reply) => drop(reply.send(Ok(()))),
@@ -139,7 +145,8 @@ async fn run(
         tokio::select! {
             () = driver.take_replies() => {}
             Some(request) = inbox.recv(), if drain_until.is_none() => {
-                if let Some(ack) = handle(&mut driver, &store, request) {
+                let ack = tokio::task::block_in_place(|| handle(&mut driver, &store, request));
+                if let Some(ack) = ack {
                     acks.push(ack);
                 }
             }

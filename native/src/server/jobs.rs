@@ -133,6 +133,9 @@ pub async fn create(
         })
         .await?;
     state.board.insert(&job, &user, progress);
+    // TODO: a job the scheduler refuses once stored (its attempts exceed the tighter
+    // limits of another job on its provider key) stays queued and is tried again at
+    // the next start, because the store has no way yet to drop a job.
     state.engine.adopt(job.id).await?;
     let bytes = state
         .board
