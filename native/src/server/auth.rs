@@ -194,7 +194,10 @@ pub async fn require_user(
         None => None,
     };
     let Some(user) = user else {
-        return Err(ApiError::Unauthorized(token.is_some()));
+        return Err(match token {
+            Some(_) => ApiError::BadToken,
+            None => ApiError::NoToken,
+        });
     };
     request.extensions_mut().insert(User(user));
     Ok(next.run(request).await)

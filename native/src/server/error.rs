@@ -11,9 +11,12 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// No token, or one of no user (`true` when a token was given).
-    #[error("{}", if *.0 { "the bearer token is not valid" } else { "a bearer token is required: send Authorization: Bearer TOKEN" })]
-    Unauthorized(bool),
+    /// No bearer token.
+    #[error("a bearer token is required: send Authorization: Bearer TOKEN")]
+    NoToken,
+    /// A token of no user.
+    #[error("the bearer token is not valid")]
+    BadToken,
     /// A body, query or path that does not read; the field at fault when known.
     #[error("{message}")]
     BadRequest {
@@ -63,7 +66,7 @@ impl ApiError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NoToken | ApiError::BadToken => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,

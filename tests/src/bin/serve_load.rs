@@ -3,14 +3,14 @@
 //! is measured with and without that load, side by side in one run.
 //!
 //! ```sh
-//! cargo build --release -p convoy
-//! cargo run --release -p convoy-tests --bin serve-load
+//! cargo build --release -p convoy -p convoy-tests --bin convoy --bin serve-load
+//! CONVOY_BIN=$PWD/target/release/convoy ./target/release/serve-load
 //! ```
 //!
-//! Flags (defaults in brackets): `--jobs N` [5], `--clients N` [200], `--streams N`
-//! [50], `--seconds N` [60], `--think-ms N` [0, each client polls again as soon as
-//! its answer came], `--latency-ms N` [200, the mock's mean latency], `--concurrency N`
-//! [8 per job]. Everything listens on 127.0.0.1 and stops by itself.
+//! Flags, with their defaults: `--jobs 5`, `--clients 200`, `--streams 50`,
+//! `--seconds 60`, `--think-ms 0` (each client polls again as soon as its answer
+//! came), `--latency-ms 200` (the mock's mean latency), `--concurrency 8` (per job).
+//! Everything listens on 127.0.0.1 and stops by itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
