@@ -93,6 +93,13 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is never read, so the connection cannot serve another
+            // request; saying so keeps clients from reusing it.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, "close".parse().expect("a header"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
