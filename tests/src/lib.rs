@@ -13,12 +13,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The `convoy` binary under the target directory (`CARGO_TARGET_DIR` when set).
+pub mod serve;
+
+/// The `convoy` binary: `CONVOY_BIN` when set, else the newest build under the target
+/// directory (`CARGO_TARGET_DIR` when set).
 ///
 /// # Panics
 ///
 /// When it has not been built.
 pub fn convoy_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CONVOY_BIN") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));

@@ -144,6 +144,32 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredJob, StoreError>
     })())
 }
 
+/// Inserts a new job, `queued`, and returns its id.
+pub(super) fn insert_job(
+    conn: &rusqlite::Connection,
+    spec: &JobSpec,
+    settings: &JobSettings,
+    total: u32,
+    estimate: Option<&serde_json::Value>,
+    now: u64,
+) -> Result<JobId, StoreError> {
+    let spec_json = serde_json::to_string(spec).expect("a spec serializes");
+    let settings_json = serde_json::to_string(settings).expect("settings serialize");
+    conn.execute(
+        "INSERT INTO jobs (name, spec, settings, total, status, reason, estimate, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 'requested', ?5, ?6, ?6)",
+        params![
+            spec.name,
+            spec_json,
+            settings_json,
+            total,
+            estimate.map(|value| value.to_string()),
+            now as i64
+        ],
+    )?;
+    Ok(JobId(conn.last_insert_rowid() as u64))
+}
+
 impl Store {
     /// Stores a new job, `queued`, and returns its id.
     ///
@@ -158,21 +184,7 @@ impl Store {
         estimate: Option<&serde_json::Value>,
         now: u64,
     ) -> Result<JobId, StoreError> {
-        let spec_json = serde_json::to_string(spec).expect("a spec serializes");
-        let settings_json = serde_json::to_string(settings).expect("settings serialize");
-        self.conn.execute(
-            "INSERT INTO jobs (name, spec, settings, total, status, reason, estimate, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 'requested', ?5, ?6, ?6)",
-            params![
-                spec.name,
-                spec_json,
-                settings_json,
-                total,
-                estimate.map(|value| value.to_string()),
-                now as i64
-            ],
-        )?;
-        Ok(JobId(self.conn.last_insert_rowid() as u64))
+        insert_job(&self.conn, spec, settings, total, estimate, now)
     }
 
     /// The job whose id is `name_or_id`, or else the newest job of that name.
@@ -377,12 +389,28 @@ impl Store {
     ///
     /// When SQLite refuses.
     pub fn results(&self, job: JobId) -> Result<Vec<StoredResult>, StoreError> {
-        let mut statement = self.conn.prepare(
+        self.results_after(job, None, u32::MAX)
+    }
+
+    /// At most `limit` successful items' export data, in item order, after item `after`
+    /// (from the first when `None`); for streaming an export page by page.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn results_after(
+        &self,
+        job: JobId,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
             "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, r.cost_usd \
              FROM results r JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx \
-             WHERE r.job_id = ?1 ORDER BY r.idx",
+             WHERE r.job_id = ?1 AND r.idx > ?2 ORDER BY r.idx LIMIT ?3",
         )?;
-        let rows = statement.query_map(params![job.0 as i64], |row| {
+        let after = after.map_or(-1, i64::from);
+        let rows = statement.query_map(params![job.0 as i64, after, limit], |row| {
             Ok(StoredResult {
                 item: row.get::<_, i64>(0)? as u32,
                 tier: row.get(1)?,
