@@ -33,8 +33,13 @@ install_tools() {
         if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then
             cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
         fi
-        if ! command -v chromium >/dev/null; then
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+        # Debian's packages: wasm-opt (binaryen) shrinks the .wasm, chromium runs the pages.
+        local missing=()
+        command -v wasm-opt >/dev/null || missing+=(binaryen)
+        command -v chromium >/dev/null || missing+=(chromium)
+        if [ ${#missing[@]} -gt 0 ]; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
         fi
     fi
 }

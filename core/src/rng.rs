@@ -48,24 +48,38 @@ impl Rng {
 
     /// A standard normal draw (Box–Muller).
     pub fn normal(&mut self) -> f64 {
+        self.normal_pair().0
+    }
+
+    /// Two independent standard normal draws: both halves of one Box–Muller transform,
+    /// for the price of one.
+    pub fn normal_pair(&mut self) -> (f64, f64) {
         let u1 = 1.0 - self.next_f64();
         let u2 = self.next_f64();
-        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
+        let radius = libm::sqrt(-2.0 * libm::log(u1));
+        let (sin, cos) = libm::sincos(core::f64::consts::TAU * u2);
+        (radius * cos, radius * sin)
     }
 
     /// A log-normal draw whose mean is `mean` and whose log has standard deviation `sigma`.
     pub fn log_normal(&mut self, mean: f64, sigma: f64) -> f64 {
-        if mean <= 0.0 {
-            return 0.0;
-        }
-        let mu = libm::log(mean) - sigma * sigma / 2.0;
-        libm::exp(mu + sigma * self.normal())
+        log_normal_of(self.normal(), mean, sigma)
     }
 
     /// A generator derived from this one, for an independent stream.
     pub fn fork(&mut self) -> Rng {
         Rng::new(self.next_u64())
     }
+}
+
+/// The log-normal value whose mean is `mean`, whose log has standard deviation `sigma`,
+/// at the standard normal draw `z`.
+pub fn log_normal_of(z: f64, mean: f64, sigma: f64) -> f64 {
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let mu = libm::log(mean) - sigma * sigma / 2.0;
+    libm::exp(mu + sigma * z)
 }
 
 #[cfg(test)]

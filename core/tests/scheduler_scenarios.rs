@@ -459,3 +459,49 @@ fn a_duplicate_outcome_is_late_and_only_adds_its_cost() {
         Some(Event::LateOutcome { .. })
     ));
 }
+
+#[test]
+fn an_ended_job_can_be_removed_and_restored_while_another_keeps_running() {
+    let mut driver = Driver::with_job(spec(2, 2));
+    let other = JobId(2);
+    driver.scheduler.submit(other, spec(3, 1), 0).unwrap();
+    assert!(matches!(
+        driver.scheduler.remove(JOB),
+        Err(CommandError::Illegal {
+            command: "remove",
+            status: JobStatus::Queued,
+            ..
+        })
+    ));
+
+    driver.dispatch();
+    for attempt in driver.in_flight.clone() {
+        if attempt.job == JOB {
+            driver.succeed(attempt);
+        }
+    }
+    assert_eq!(driver.status(), JobStatus::Completed);
+    driver.scheduler.remove(JOB).unwrap();
+    assert_eq!(driver.scheduler.status(JOB), None);
+    assert_eq!(driver.scheduler.jobs().collect::<Vec<_>>(), [other]);
+    assert_eq!(driver.scheduler.status(other), Some(JobStatus::Running));
+    assert_eq!(
+        driver.scheduler.remove(JOB),
+        Err(CommandError::UnknownJob(JOB))
+    );
+
+    let record = JobRecord {
+        status: JobStatus::Completed,
+        items: vec![],
+        spent_usd: 1.0,
+        usage: Usage::default(),
+        started_at: Some(0),
+    };
+    driver
+        .scheduler
+        .restore(JOB, spec(2, 2), &record, 10)
+        .unwrap();
+    assert_eq!(driver.scheduler.status(JOB), Some(JobStatus::Completed));
+    let in_flight = driver.scheduler.progress(other, 10).unwrap().in_flight;
+    assert_eq!(in_flight, 1);
+}

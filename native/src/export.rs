@@ -6,7 +6,7 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use crate::conversation::Conversation;
-use crate::store::{Store, StoreError, StoredJob};
+use crate::store::{Store, StoreError, StoredJob, StoredResult};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,42 +34,56 @@ pub enum ExportError {
 ///
 /// See [`ExportError`].
 pub fn export(store: &Store, job: &StoredJob, out: &mut dyn Write) -> Result<usize, ExportError> {
-    let shared: Map<String, Value> = job
-        .spec
-        .parameters
-        .iter()
-        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-        .collect();
     let mut lines = 0;
     store.each_result(job.id, |result| {
-        let conversation: Conversation =
-            serde_json::from_str(&result.conversation).map_err(|source| ExportError::Corrupt {
-                item: result.item,
-                source,
-            })?;
-        let mut parameters = shared.clone();
-        if let Some(own) = &result.parameters {
-            if let Ok(Value::Object(own)) = serde_json::from_str(own) {
-                parameters.extend(own);
-            }
-        }
-        let usage: Value = serde_json::from_str(&result.usage).unwrap_or(Value::Null);
-        let mut line = conversation.to_messages();
-        line["metadata"] = json!({
-            "job": job.name,
-            "job_id": job.id.0,
-            "item": result.item,
-            "tier": result.tier,
-            "parameters": parameters,
-            "model": job.spec.model,
-            "usage": usage,
-            "cost_usd": result.cost_usd,
-        });
-        serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
+        write_line(job, &result, out)?;
         lines += 1;
         Ok::<_, ExportError>(())
     })?;
     out.flush()?;
     Ok(lines)
+}
+
+/// Writes the export line of one stored result, newline included.
+///
+/// # Errors
+///
+/// [`ExportError::Corrupt`] when the stored conversation does not read back, and
+/// [`ExportError::Write`].
+pub fn write_line(
+    job: &StoredJob,
+    result: &StoredResult,
+    out: &mut dyn Write,
+) -> Result<(), ExportError> {
+    let conversation: Conversation =
+        serde_json::from_str(&result.conversation).map_err(|source| ExportError::Corrupt {
+            item: result.item,
+            source,
+        })?;
+    let mut parameters: Map<String, Value> = job
+        .spec
+        .parameters
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    if let Some(own) = &result.parameters {
+        if let Ok(Value::Object(own)) = serde_json::from_str(own) {
+            parameters.extend(own);
+        }
+    }
+    let usage: Value = serde_json::from_str(&result.usage).unwrap_or(Value::Null);
+    let mut line = conversation.to_messages();
+    line["metadata"] = json!({
+        "job": job.name,
+        "job_id": job.id.0,
+        "item": result.item,
+        "tier": result.tier,
+        "parameters": parameters,
+        "model": job.spec.model,
+        "usage": usage,
+        "cost_usd": result.cost_usd,
+    });
+    serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod serve;
+
 /// How long any one step of a test may wait for something before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 

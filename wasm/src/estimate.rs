@@ -39,7 +39,7 @@ struct EstimateOut {
 /// An `Error` naming the field at fault when the request is invalid.
 #[wasm_bindgen]
 pub fn estimate(request: &EstimateRequestJs) -> Result<EstimateJs, JsError> {
-    let request = request::read(request.into())?;
+    let request = request::read(request)?;
     let estimate = convoy_core::estimate(&request).map_err(js_error)?;
 
     let seconds = |ms: u64| ms as f64 / 1000.0;

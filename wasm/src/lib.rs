@@ -16,6 +16,8 @@ mod estimate;
 mod pricing;
 mod request;
 mod simulate;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests;
 mod types;
 
 pub use batch::Batch;

@@ -35,7 +35,7 @@ struct SimulationOut {
 /// An `Error` naming the field at fault when the request is invalid.
 #[wasm_bindgen]
 pub fn simulate(request: &EstimateRequestJs) -> Result<SimulationJs, JsError> {
-    let request = request::read(request.into())?;
+    let request = request::read(request)?;
     let simulation = Simulation {
         model: ModelConfig {
             latency_ms: request.latency_ms,

@@ -62,6 +62,8 @@ export interface EstimateRequest {
   /** Prices of a model the built-in table does not have, or overrides. */
   pricing?: Price;
   latency?: { meanSeconds: number };
+  /** Tiers of the caller's, or overrides of built-in ones. */
+  tiers?: TierDefinition[];
   /** Statistics of earlier runs; estimates use them where they exist. */
   history?: TierHistory[];
   seed?: number;
@@ -78,9 +80,9 @@ export type BindingLimit =
 export interface TierCost {
   tier: string;
   count: number;
-  /** Input tokens of one item. */
+  /** Input tokens of the tier's items, retries included. */
   inputTokens: number;
-  /** Output tokens of one item. */
+  /** Output tokens of the tier's items, retries included. */
   outputTokens: number;
   expectedUsd: number;
   /** Whether history, not the tier profile, gave the token counts. */

@@ -156,6 +156,12 @@ impl History {
     pub fn tiers(&self) -> &[TierStats] {
         &self.tiers
     }
+
+    /// A history of statistics a driver kept between runs, as [`History::tiers`] gave
+    /// them. When a (model, tier) appears twice, the first one counts.
+    pub fn from_tiers(tiers: Vec<TierStats>) -> Self {
+        Self { tiers }
+    }
 }
 
 #[cfg(test)]
@@ -209,5 +215,13 @@ mod tests {
         let json = serde_json::to_string(&history).unwrap();
         assert!(json.contains("\"latencyMs\""), "{json}");
         assert_eq!(serde_json::from_str::<History>(&json).unwrap(), history);
+    }
+
+    #[test]
+    fn history_rebuilt_from_its_tiers_is_the_same_history() {
+        let mut history = History::new();
+        history.record("m", "t", &Outcome::success(Usage::new(1, 2), 3));
+        history.record("m", "u", &Outcome::success(Usage::new(4, 5), 6));
+        assert_eq!(History::from_tiers(history.tiers().to_vec()), history);
     }
 }

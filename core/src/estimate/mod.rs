@@ -7,9 +7,10 @@
 //! profiles once it has [`MIN_SAMPLES`] samples for a tier, so estimates tighten as a
 //! user runs batches; [`EstimateReport`] sets an estimate beside what happened.
 //!
-//! An estimate is cheap enough to recompute on every keystroke: the default five runs
-//! simulate at most [`SAMPLE_ITEMS`] items each, and `runs: 0` returns the closed-form
-//! bound alone.
+//! An estimate is cheap enough to recompute on every keystroke: each of the default five
+//! runs simulates a sample sized to the batch's steady concurrency (a few hundred items
+//! for most batches, never more than [`SAMPLE_ITEMS`]), and `runs: 0` returns the
+//! closed-form bound alone.
 
 pub mod cost;
 mod error;
@@ -27,7 +28,7 @@ pub use error::EstimateError;
 pub use history::{History, TierStats, Welford, MIN_SAMPLES};
 pub use report::{Actual, EstimateReport, COST_TOLERANCE_PERCENT, TIME_TOLERANCE_PERCENT};
 pub use resolve::MAX_RUNS;
-pub use time::{TimeEstimate, DEFAULT_RUNS, SAMPLE_ITEMS};
+pub use time::{TimeEstimate, DEFAULT_RUNS, MIN_SAMPLE_ITEMS, SAMPLE_ITEMS, SAMPLE_ITEMS_PER_SLOT};
 
 use crate::pricing::{ModelPrice, PricingTable};
 use crate::spec::{JobSpec, Limits, TierDef};

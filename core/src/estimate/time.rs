@@ -9,12 +9,16 @@
 //! (σ = 0.25, or history's), and attempts fail at history's failure rate. p10, p50
 //! and p90 are percentiles of the runs' makespans, interpolated between runs.
 //!
-//! **Sampling.** A batch of more than [`SAMPLE_ITEMS`] items is simulated as a sample
-//! of that many, in the same tier proportions, and the rest is added at the steady
-//! throughput the sample showed between a quarter and three quarters of its items
-//! ended. This keeps an estimate of a million items as cheap as one of five thousand,
-//! at the price of assuming the middle of the run is steady, which it is once the
-//! ramp-up of the first window is over.
+//! **Sampling.** A run needs only enough items to show its ramp-up, its steady pace and
+//! its tail: [`SAMPLE_ITEMS_PER_SLOT`] for each attempt the bound expects in flight in
+//! the steady state, at least [`MIN_SAMPLE_ITEMS`] and at most [`SAMPLE_ITEMS`]. A
+//! larger batch is simulated as a sample of that many, in the same tier proportions,
+//! and the rest is added at the steady throughput the samples showed between a quarter
+//! and three quarters of their items ended, averaged over the runs. This keeps an
+//! estimate of a million items as cheap as one of a few hundred, at the price of
+//! assuming the middle of the run is steady, which it is once the ramp-up of the first
+//! window is over. The runs differ only in their sample's makespan then, which is where
+//! a long batch's spread comes from: its steady middle averages out.
 //!
 //! **Bound.** The closed form `min(concurrency / latency, RPM, ITPM / input,
 //! OTPM / output)` items per minute, with latency, input and output the item-weighted
@@ -37,6 +41,10 @@ use crate::spec::Batch;
 
 /// The most items one simulated run holds; larger batches are sampled.
 pub const SAMPLE_ITEMS: u64 = 5_000;
+/// The fewest items a sampled run holds.
+pub const MIN_SAMPLE_ITEMS: u64 = 120;
+/// Items a sampled run holds for each attempt in flight in the steady state.
+pub const SAMPLE_ITEMS_PER_SLOT: u64 = 12;
 /// Simulated runs when the request does not say.
 pub const DEFAULT_RUNS: u32 = 5;
 /// Latency spread (σ of its log) when no history says better.
@@ -63,8 +71,18 @@ pub struct TimeEstimate {
     pub runs: u32,
 }
 
+/// The closed-form bound of a batch.
+struct Bound {
+    /// How long the batch takes at the binding rate.
+    ms: u64,
+    /// The limit with the lowest rate.
+    binding: BindingLimit,
+    /// Attempts in flight at that rate: the rate times the mean latency.
+    in_flight: f64,
+}
+
 /// The closed-form bound and the limit that binds.
-pub(crate) fn bound(resolved: &Resolved) -> (u64, BindingLimit) {
+fn bound(resolved: &Resolved) -> Bound {
     let total = resolved.total() as f64;
     let weighted = |pick: &dyn Fn(&super::resolve::TierUse) -> f64| {
         resolved
@@ -123,11 +141,21 @@ pub(crate) fn bound(resolved: &Resolved) -> (u64, BindingLimit) {
                 best
             }
         });
-    let bound = match binding {
+    let ms = match binding {
         BindingLimit::Concurrency => total / rate,
         _ => (total - 1.0) / rate + latency,
     };
-    (libm::round(bound) as u64, binding)
+    Bound {
+        ms: libm::round(ms) as u64,
+        binding,
+        in_flight: rate * attempts * latency,
+    }
+}
+
+/// How many items one simulated run of the batch needs (see the module docs).
+fn sample_size(in_flight: f64) -> u64 {
+    let slots = libm::ceil(in_flight.clamp(1.0, SAMPLE_ITEMS as f64)) as u64;
+    (slots * SAMPLE_ITEMS_PER_SLOT).clamp(MIN_SAMPLE_ITEMS, SAMPLE_ITEMS)
 }
 
 /// The model the simulator draws from: history's spreads and failure rate where known.
@@ -164,15 +192,15 @@ fn model_config(resolved: &Resolved, latency_ms: Option<u64>) -> ModelConfig {
     }
 }
 
-/// The batches of a sample of `SAMPLE_ITEMS` items in the batch's tier proportions.
-fn sample_batches(resolved: &Resolved) -> Vec<Batch> {
-    let total = resolved.total();
+/// The batches of a sample of `size` items in the batch's tier proportions.
+fn sample_batches(resolved: &Resolved, size: u64) -> Vec<Batch> {
+    let total = u128::from(resolved.total());
     resolved
         .tiers
         .iter()
         .map(|tier| Batch {
             tier: tier.name.clone(),
-            count: (tier.count * SAMPLE_ITEMS / total).max(1),
+            count: ((u128::from(tier.count) * u128::from(size) / total) as u64).max(1),
         })
         .collect()
 }
@@ -207,24 +235,25 @@ pub(crate) fn estimate_time(
     seed: u64,
     runs: u32,
 ) -> TimeEstimate {
-    let (bound_ms, binding_limit) = bound(resolved);
+    let bound = bound(resolved);
     let total = resolved.total();
     if runs == 0 {
         return TimeEstimate {
-            p10_ms: bound_ms,
-            p50_ms: bound_ms,
-            p90_ms: bound_ms,
-            bound_ms,
-            binding_limit,
+            p10_ms: bound.ms,
+            p50_ms: bound.ms,
+            p90_ms: bound.ms,
+            bound_ms: bound.ms,
+            binding_limit: bound.binding,
             simulated_items: 0,
             runs,
         };
     }
 
     let mut spec = resolved.spec.clone();
-    let sampled = total > SAMPLE_ITEMS;
+    let sample = sample_size(bound.in_flight);
+    let sampled = total > sample;
     if sampled {
-        spec.batches = sample_batches(resolved);
+        spec.batches = sample_batches(resolved, sample);
     }
     let simulated_items = spec.item_count();
     let mut simulation = Simulation::new(alloc::vec![spec], 0);
@@ -232,27 +261,33 @@ pub(crate) fn estimate_time(
     simulation.timeline_points = if sampled { 200 } else { 0 };
 
     let mut seeds = crate::rng::Rng::new(seed);
-    let mut makespans: Vec<u64> = (0..runs)
+    let reports: Vec<(u64, f64)> = (0..runs)
         .map(|_| {
             simulation.seed = seeds.next_u64();
             let report = sim::simulate(&simulation).expect("the spec was validated");
-            if !sampled {
-                return report.makespan_ms;
-            }
-            let quarter = time_at(&report.timeline, simulated_items, 0.25);
-            let three_quarters = time_at(&report.timeline, simulated_items, 0.75);
-            let per_item = (three_quarters - quarter) / (0.5 * simulated_items as f64);
-            let rest = (total - simulated_items) as f64 * per_item;
-            report.makespan_ms + libm::round(rest) as u64
+            let per_item = if sampled {
+                let quarter = time_at(&report.timeline, simulated_items, 0.25);
+                let three_quarters = time_at(&report.timeline, simulated_items, 0.75);
+                (three_quarters - quarter) / (0.5 * simulated_items as f64)
+            } else {
+                0.0
+            };
+            (report.makespan_ms, per_item)
         })
+        .collect();
+    let per_item = reports.iter().map(|(_, per_item)| per_item).sum::<f64>() / f64::from(runs);
+    let rest = libm::round((total - simulated_items) as f64 * per_item) as u64;
+    let mut makespans: Vec<u64> = reports
+        .iter()
+        .map(|(makespan, _)| makespan + rest)
         .collect();
     makespans.sort_unstable();
     TimeEstimate {
         p10_ms: quantile(&makespans, 0.1),
         p50_ms: quantile(&makespans, 0.5),
         p90_ms: quantile(&makespans, 0.9),
-        bound_ms,
-        binding_limit,
+        bound_ms: bound.ms,
+        binding_limit: bound.binding,
         simulated_items,
         runs,
     }

@@ -130,12 +130,14 @@ impl Bucket {
     pub fn ready_at(&self, amount: u64, now: u64) -> u64 {
         let amount = amount.min(self.capacity);
         let allowed = Self::tokens(self.capacity - amount);
-        let ready = if self.tat <= allowed {
-            0
+        // The division below is only needed when the bucket is not ready at `now`.
+        let ready = if self.tat <= allowed + self.scaled(now) {
+            now
         } else {
-            (self.tat - allowed).div_ceil(u128::from(self.rate))
+            let ready = (self.tat - allowed).div_ceil(u128::from(self.rate));
+            ready.min(u128::from(u64::MAX)) as u64
         };
-        (ready.min(u128::from(u64::MAX)) as u64)
+        ready
             .max(now)
             .max(self.blocked_until)
             .max(self.window_ready_at(amount, now))
@@ -173,8 +175,14 @@ impl Bucket {
     fn log(&mut self, at: u64, amount: u64) -> u64 {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        let position = self.window.partition_point(|taken| taken.at <= at);
-        self.window.insert(position, Taken { at, amount, ticket });
+        let taken = Taken { at, amount, ticket };
+        // Takes come in time order but for settlements of excess usage, logged late.
+        if self.window.back().map_or(true, |last| last.at <= at) {
+            self.window.push_back(taken);
+        } else {
+            let position = self.window.partition_point(|taken| taken.at <= at);
+            self.window.insert(position, taken);
+        }
         self.in_window += amount;
         ticket
     }

@@ -116,6 +116,29 @@ impl Scheduler {
         Ok(requeued)
     }
 
+    /// Forgets a job that has ended (`Completed`, `Failed` or `Cancelled`), so that a
+    /// long-lived driver holds only the jobs that still run; the providers it used stay,
+    /// with their limits. A removed job may be added again with [`Scheduler::restore`].
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownJob`], and [`CommandError::Illegal`] for a job that has
+    /// not ended.
+    pub fn remove(&mut self, job: JobId) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        if !self.jobs[position].status.is_finished() || self.jobs[position].counts.in_flight > 0 {
+            return Err(self.illegal(position, "remove"));
+        }
+        self.jobs.remove(position);
+        self.index.remove(&job);
+        for slot in self.index.values_mut() {
+            if *slot > position {
+                *slot -= 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies a provider's rate-limit headers to the provider of `job`: the buckets
     /// tighten, and a retry-after, or a limit with nothing remaining, holds every job on
     /// that provider until it passes (even a limit the jobs did not configure).

@@ -17,7 +17,7 @@ pub enum CommandError {
         job: JobId,
         /// Its status.
         status: JobStatus,
-        /// The command refused (`pause`, `resume`, `cancel`, `retry`).
+        /// The command refused (`pause`, `resume`, `cancel`, `retry`, `remove`).
         command: &'static str,
     },
 }

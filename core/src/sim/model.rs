@@ -8,7 +8,7 @@ use alloc::format;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{Failure, FailureClass, Usage};
-use crate::rng::Rng;
+use crate::rng::{log_normal_of, Rng};
 use crate::spec::TierProfile;
 
 /// How often each kind of fault happens, as probabilities per attempt.
@@ -107,12 +107,15 @@ impl SimulatedModel {
     pub fn reply(&mut self, profile: &TierProfile, max_tokens: u32) -> SimulatedReply {
         let config = self.config;
         let mean_latency = config.latency_ms.unwrap_or(profile.latency_ms) as f64;
+        let (latency_z, output_z) = self.rng.normal_pair();
         let latency_ms =
-            libm::round(self.rng.log_normal(mean_latency, config.latency_sigma)) as u64;
+            libm::round(log_normal_of(latency_z, mean_latency, config.latency_sigma)) as u64;
         let input = u64::from(profile.input_tokens);
-        let drawn = self
-            .rng
-            .log_normal(f64::from(profile.output_tokens), config.output_sigma);
+        let drawn = log_normal_of(
+            output_z,
+            f64::from(profile.output_tokens),
+            config.output_sigma,
+        );
         let output = (libm::round(drawn) as u64).clamp(1, u64::from(max_tokens));
 
         let faults = config.faults;

@@ -20,10 +20,13 @@ pub(super) fn pause_or_cancel(db: &Path, name: &str, command: Command) -> Result
     // No process runs the job: carry the command out here.
     let _ = &mut store;
     let mut driver = Driver::start(store, &job)?;
-    let result = driver.apply(command);
+    let result = driver.apply(job.id, command);
     driver.flush()?;
     driver.close()?;
-    result.map_err(|message| Failure { message, code: 1 })?;
+    result.map_err(|error| Failure {
+        message: error.to_string(),
+        code: 1,
+    })?;
     out!("job {}: {}", job.id, driver_status_words(command));
     Ok(0)
 }

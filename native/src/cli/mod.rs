@@ -21,6 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use estimate::estimate_spec;
+
 use crate::mock::MockConfig;
 use crate::store::DEFAULT_PATH;
 
@@ -109,6 +111,12 @@ pub enum Commands {
     },
     /// Estimate cost and time of a job file, or of a batch described by flags.
     Estimate(estimate::EstimateArgs),
+    /// Serve jobs of many users over HTTP, with a dashboard at /www/dashboard.html.
+    ///
+    /// Prints `listening on http://ADDR` on its first line. Every /api route needs
+    /// `Authorization: Bearer TOKEN`; jobs run inside the server and go on after a
+    /// restart.
+    Serve(crate::server::ServeArgs),
     /// Run the mock provider: both wire formats over HTTP, with real 429s and faults.
     ///
     /// Prints `listening on http://ADDR` on its first line.
@@ -209,6 +217,10 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Commands::Status { job, json } => show::status(&db, &job, json),
         Commands::Export { job, out } => show::export(&db, &job, out),
         Commands::Estimate(args) => estimate::run(&db, args),
+        Commands::Serve(args) => {
+            crate::server::serve(&db, args).await?;
+            Ok(0)
+        }
         Commands::MockServer { addr, config } => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             out!("listening on http://{}", listener.local_addr()?);

@@ -119,9 +119,10 @@ async fn drive(
 ) -> Result<u8, Failure> {
     let mut driver = Driver::start(store, job)?;
     if let Some(command) = first {
-        driver
-            .apply(command)
-            .map_err(|message| Failure { message, code: 1 })?;
+        driver.apply(job.id, command).map_err(|error| Failure {
+            message: error.to_string(),
+            code: 1,
+        })?;
     }
     let (sender, mut interrupts) = mpsc::unbounded_channel();
     let waiter = tokio::spawn(forward_interrupts(sender));
@@ -163,7 +164,10 @@ fn summarize(
     end: &RunEnd,
     out: Option<PathBuf>,
 ) -> Result<u8, Failure> {
-    let progress = &end.progress;
+    let progress = end.progress.get(&job.id).ok_or_else(|| Failure {
+        message: format!("job {}: the run ended without a snapshot of it", job.id),
+        code: 1,
+    })?;
     eprintln!("job {} `{}`: {}", job.id, job.name, summary_line(progress));
     if end.abandoned {
         eprintln!(

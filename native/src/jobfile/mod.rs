@@ -8,6 +8,11 @@
 //!
 //! Each tier's input tokens are then measured from its items' rendered prompts, which
 //! are known here, rather than taken from the tier's profile.
+//!
+//! [`parse_body`] reads the same fields from JSON, as `convoy serve` receives them: where
+//! a job file names a file (a batch's `items`, a tier's `template`), a body carries its
+//! contents, and a body that names a file is refused, since a server reads none of its
+//! own files on a client's behalf.
 
 mod locate;
 mod prompts;
@@ -26,7 +31,7 @@ use crate::provider::ProviderSettings;
 
 use locate::line_of_offset;
 pub use locate::KeyLines;
-use raw::{RawBatch, RawJob};
+use raw::{RawBatch, RawItems, RawJob};
 
 /// A job file, read and checked.
 #[derive(Debug, Clone)]
@@ -150,6 +155,82 @@ fn read(path: &Path) -> Result<String, JobFileError> {
 ///
 /// See [`JobFileError`].
 pub fn parse(path: &Path, text: &str, pricing: &PricingTable) -> Result<JobFile, JobFileError> {
+    parse_from(path, text, pricing, Origin::File)
+}
+
+/// What a request body is called in errors.
+pub const BODY: &str = "request body";
+
+/// Checks a job given as JSON (the job file's fields, with the contents of the files a
+/// job file would name: `batches[].items` an array of objects, `tiers.NAME.template`
+/// the template's text). `null` stands for a missing field.
+///
+/// # Errors
+///
+/// See [`JobFileError`]; its file is [`BODY`] and it has no line. A body that names a
+/// file (`items` as a string, `output`) is refused.
+pub fn parse_body(
+    body: &serde_json::Value,
+    pricing: &PricingTable,
+) -> Result<JobFile, JobFileError> {
+    let invalid = |key: Option<&str>, message: String| JobFileError::Invalid {
+        file: PathBuf::from(BODY),
+        line: None,
+        key: key.map(str::to_owned),
+        message,
+    };
+    let serde_json::Value::Object(_) = body else {
+        return Err(invalid(None, "expected a JSON object of job fields".into()));
+    };
+    let mut body = body.clone();
+    strip_nulls(&mut body);
+    if body.get("output").is_some() {
+        return Err(invalid(
+            Some("output"),
+            "a request body cannot name a file; fetch the export from the server".into(),
+        ));
+    }
+    let text = toml::to_string(&body).map_err(|error| invalid(None, error.to_string()))?;
+    parse_from(Path::new(BODY), &text, pricing, Origin::Body).map_err(|error| match error {
+        JobFileError::Invalid {
+            file, key, message, ..
+        } => JobFileError::Invalid {
+            file,
+            line: None,
+            key,
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Removes every `null` member of the objects in `value`.
+fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, member| !member.is_null());
+            members.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(elements) => elements.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Where a job came from, which says what its file fields hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A job file: `items` and `template` name files beside it.
+    File,
+    /// A request body: they hold the files' contents.
+    Body,
+}
+
+fn parse_from(
+    path: &Path,
+    text: &str,
+    pricing: &PricingTable,
+    origin: Origin,
+) -> Result<JobFile, JobFileError> {
     let keys = KeyLines::scan(text);
     let invalid = |key: &str, message: String| JobFileError::Invalid {
         file: path.to_path_buf(),
@@ -190,16 +271,33 @@ pub fn parse(path: &Path, text: &str, pricing: &PricingTable) -> Result<JobFile,
             }
             RawBatch {
                 count: None,
-                items: Some(file),
+                items: Some(items),
                 tier,
             } => {
-                let file = base.join(file);
-                for (line, parameters) in read_items(&file)? {
+                let (file, rows) = match items {
+                    RawItems::File(_) if origin == Origin::Body => {
+                        return Err(invalid(
+                            &format!("{key}.items"),
+                            "a request body cannot name a file: give the items themselves, \
+                             an array of objects"
+                                .into(),
+                        ))
+                    }
+                    RawItems::File(name) => {
+                        let file = base.join(name);
+                        let rows = read_items(&file)?;
+                        (file, rows)
+                    }
+                    RawItems::Inline(list) => (path.to_path_buf(), inline_items(list)),
+                };
+                let inline = matches!(items, RawItems::Inline(_));
+                for (position, (line, parameters)) in rows.into_iter().enumerate() {
                     item_origin.push(index);
                     sources.push(ItemSource {
                         batch: index,
                         file: file.clone(),
-                        line,
+                        line: (!inline).then_some(line),
+                        position,
                     });
                     spec.items.push(ItemSpec {
                         tier: tier.clone(),
@@ -220,9 +318,16 @@ pub fn parse(path: &Path, text: &str, pricing: &PricingTable) -> Result<JobFile,
     for (name, tier) in &raw.tiers {
         let key = |field: &str| format!("tiers.{name}.{field}");
         if let Some(file) = &tier.template {
-            let text = read(&base.join(file))?;
+            let text = match origin {
+                Origin::File => read(&base.join(file))?,
+                Origin::Body => file.clone(),
+            };
             if let Err(error) = Template::parse(name, &text) {
-                return Err(invalid(&key("template"), format!("{file}: {error}")));
+                let message = match origin {
+                    Origin::File => format!("{file}: {error}"),
+                    Origin::Body => error.to_string(),
+                };
+                return Err(invalid(&key("template"), message));
             }
             templates.insert(name.clone(), text);
         }
@@ -307,15 +412,40 @@ fn strip_field(message: &str) -> String {
         .to_owned()
 }
 
-/// Where an item given in an items file comes from.
+/// Where an item given in an items file, or inline, comes from.
 struct ItemSource {
     batch: usize,
     file: PathBuf,
-    line: usize,
+    /// Its line in an items file; `None` for an item given inline.
+    line: Option<usize>,
+    /// Its position among its batch's items.
+    position: usize,
 }
 
 /// An item's parameters, by name.
 type Parameters = BTreeMap<String, String>;
+
+/// Items given inline: each with its position (from 1) and its parameters.
+fn inline_items(list: &[BTreeMap<String, serde_json::Value>]) -> Vec<(usize, Parameters)> {
+    list.iter()
+        .enumerate()
+        .map(|(position, object)| {
+            let parameters = object
+                .iter()
+                .map(|(name, value)| (name.clone(), parameter_text(value)))
+                .collect();
+            (position + 1, parameters)
+        })
+        .collect()
+}
+
+/// A parameter's text: a string as it is, anything else as JSON.
+fn parameter_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// The items of an items file: each with its line and its parameters.
 fn read_items(path: &Path) -> Result<Vec<(usize, Parameters)>, JobFileError> {
@@ -339,10 +469,7 @@ fn read_items(path: &Path) -> Result<Vec<(usize, Parameters)>, JobFileError> {
         let parameters = object
             .into_iter()
             .map(|(name, value)| {
-                let text = match value {
-                    serde_json::Value::String(text) => text,
-                    other => other.to_string(),
-                };
+                let text = parameter_text(&value);
                 (name, text)
             })
             .collect();
@@ -406,10 +533,17 @@ fn check_parameters(
     }
     for (item, source) in spec.items.iter().zip(sources) {
         if let Some(name) = missing(&item.tier, Some(&item.parameters)) {
+            let key = match source.line {
+                Some(_) => name,
+                None => format!(
+                    "batches[{}].items[{}].{name}",
+                    source.batch, source.position
+                ),
+            };
             return Err(JobFileError::Invalid {
                 file: source.file.clone(),
-                line: Some(source.line),
-                key: Some(name),
+                line: source.line,
+                key: Some(key),
                 message: format!(
                     "missing parameter, used by the template of tier `{}` (batches[{}] of {})",
                     item.tier,

@@ -58,7 +58,15 @@ pub(super) struct RawLimits {
 pub(super) struct RawBatch {
     pub tier: String,
     pub count: Option<u64>,
-    pub items: Option<String>,
+    pub items: Option<RawItems>,
+}
+
+/// A batch's items: the name of a `.jsonl` file, or the items themselves.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawItems {
+    File(String),
+    Inline(Vec<BTreeMap<String, serde_json::Value>>),
 }
 
 #[derive(Debug, Deserialize)]

@@ -176,3 +176,75 @@ fn input_tokens_are_measured_from_the_rendered_prompts() {
     assert_eq!(profile("scenario").output_tokens, 4_000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn body(value: serde_json::Value) -> Result<JobFile, JobFileError> {
+    parse_body(&value, &PricingTable::built_in())
+}
+
+#[test]
+fn a_body_carries_its_items_and_templates_inline() {
+    let file = body(serde_json::json!({
+        "name": "inline",
+        "concurrency": 2,
+        "limits": {"requests_per_minute": 60},
+        "spend_cap_usd": null,
+        "tiers": {"template": {"template": "Talk about {{topic}}."}},
+        "batches": [{"tier": "template", "items": [{"topic": "tea"}, {"topic": 7}]}]
+    }))
+    .unwrap();
+    assert_eq!(file.spec.name, "inline");
+    assert_eq!(file.spec.item_count(), 2);
+    assert_eq!(file.spec.items[1].parameters["topic"], "7");
+    assert_eq!(file.spec.limits.requests_per_minute, Some(60));
+    assert_eq!(file.settings.templates["template"], "Talk about {{topic}}.");
+}
+
+#[test]
+fn a_body_error_names_the_field_without_a_line() {
+    let message = |value| body(value).unwrap_err().to_string();
+    assert_eq!(
+        message(
+            serde_json::json!({"concurrency": 0, "batches": [{"tier": "template", "count": 1}]})
+        ),
+        "request body: concurrency: 0 is out of range, expected 1 to 1024"
+    );
+    let unknown = message(serde_json::json!({"limits": {"rpm": 3}}));
+    assert!(
+        unknown.starts_with("request body: limits.rpm: unknown field `rpm`"),
+        "{unknown}"
+    );
+    let wrong = message(serde_json::json!({"concurrency": "eight"}));
+    assert!(
+        wrong.starts_with("request body: concurrency: invalid type"),
+        "{wrong}"
+    );
+    let missing = message(serde_json::json!({
+        "tiers": {"template": {"template": "About {{topic}}."}},
+        "batches": [{"tier": "template", "items": [{"topic": "a"}, {"other": "b"}]}]
+    }));
+    assert!(
+        missing.starts_with("request body: batches[0].items[1].topic: missing parameter"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn a_body_that_names_a_file_is_refused() {
+    let items =
+        body(serde_json::json!({"batches": [{"tier": "template", "items": "/etc/passwd"}]}))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        items.starts_with("request body: batches[0].items: a request body cannot name a file"),
+        "{items}"
+    );
+    let output = body(serde_json::json!({"output": "/tmp/x.jsonl"}))
+        .unwrap_err()
+        .to_string();
+    assert!(output.starts_with("request body: output:"), "{output}");
+    let not_an_object = body(serde_json::json!([1])).unwrap_err().to_string();
+    assert_eq!(
+        not_an_object,
+        "request body: expected a JSON object of job fields"
+    );
+}

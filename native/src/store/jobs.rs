@@ -145,6 +145,32 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredJob, StoreError>
     })())
 }
 
+/// Inserts a new job, `queued`, and returns its id.
+pub(super) fn insert_job(
+    conn: &rusqlite::Connection,
+    spec: &JobSpec,
+    settings: &JobSettings,
+    total: u32,
+    estimate: Option<&serde_json::Value>,
+    now: u64,
+) -> Result<JobId, StoreError> {
+    let spec_json = serde_json::to_string(spec).expect("a spec serializes");
+    let settings_json = serde_json::to_string(settings).expect("settings serialize");
+    conn.execute(
+        "INSERT INTO jobs (name, spec, settings, total, status, reason, estimate, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 'requested', ?5, ?6, ?6)",
+        params![
+            spec.name,
+            spec_json,
+            settings_json,
+            total,
+            estimate.map(|value| value.to_string()),
+            now as i64
+        ],
+    )?;
+    Ok(JobId(conn.last_insert_rowid() as u64))
+}
+
 impl Store {
     /// Stores a new job, `queued`, and returns its id.
     ///
@@ -159,21 +185,7 @@ impl Store {
         estimate: Option<&serde_json::Value>,
         now: u64,
     ) -> Result<JobId, StoreError> {
-        let spec_json = serde_json::to_string(spec).expect("a spec serializes");
-        let settings_json = serde_json::to_string(settings).expect("settings serialize");
-        self.conn.execute(
-            "INSERT INTO jobs (name, spec, settings, total, status, reason, estimate, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 'requested', ?5, ?6, ?6)",
-            params![
-                spec.name,
-                spec_json,
-                settings_json,
-                total,
-                estimate.map(|value| value.to_string()),
-                now as i64
-            ],
-        )?;
-        Ok(JobId(self.conn.last_insert_rowid() as u64))
+        insert_job(&self.conn, spec, settings, total, estimate, now)
     }
 
     /// The job whose id is `name_or_id`, or else the newest job of that name.
@@ -395,12 +407,27 @@ impl Store {
     ///
     /// When SQLite refuses.
     pub fn results(&self, job: JobId) -> Result<Vec<StoredResult>, StoreError> {
-        let mut results = Vec::new();
-        self.each_result(job, |result| {
-            results.push(result);
-            Ok::<_, StoreError>(())
-        })?;
-        Ok(results)
+        self.results_after(job, None, u32::MAX)
+    }
+
+    /// At most `limit` successful items' export data, in item order, after item `after`
+    /// (from the first when `None`); for streaming an export page by page.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn results_after(
+        &self,
+        job: JobId,
+        after: Option<u32>,
+        limit: u32,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "{RESULTS} WHERE r.job_id = ?1 AND r.idx > ?2 ORDER BY r.idx LIMIT ?3"
+        ))?;
+        let after = after.map_or(-1, i64::from);
+        let rows = statement.query_map(params![job.0 as i64, after, limit], result_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Calls `visit` with every successful item's export data, in item order, one row
@@ -417,29 +444,30 @@ impl Store {
         let sqlite = |error: rusqlite::Error| E::from(StoreError::from(error));
         let mut statement = self
             .conn
-            .prepare(
-                "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, r.cost_usd \
-                 FROM results r JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx \
-                 WHERE r.job_id = ?1 ORDER BY r.idx",
-            )
+            .prepare(&format!("{RESULTS} WHERE r.job_id = ?1 ORDER BY r.idx"))
             .map_err(sqlite)?;
         let mut rows = statement.query(params![job.0 as i64]).map_err(sqlite)?;
         while let Some(row) = rows.next().map_err(sqlite)? {
-            let result = (|| {
-                Ok(StoredResult {
-                    item: row.get::<_, i64>(0)? as u32,
-                    tier: row.get(1)?,
-                    parameters: row.get(2)?,
-                    conversation: row.get(3)?,
-                    usage: row.get(4)?,
-                    cost_usd: row.get(5)?,
-                })
-            })()
-            .map_err(sqlite)?;
-            visit(result)?;
+            visit(result_from_row(row).map_err(sqlite)?)?;
         }
         Ok(())
     }
+}
+
+/// The columns of a [`StoredResult`], in the order [`result_from_row`] reads them.
+const RESULTS: &str = "SELECT r.idx, i.tier, i.parameters, r.conversation, r.usage, \
+                       r.cost_usd FROM results r \
+                       JOIN items i ON i.job_id = r.job_id AND i.idx = r.idx";
+
+fn result_from_row(row: &Row<'_>) -> rusqlite::Result<StoredResult> {
+    Ok(StoredResult {
+        item: row.get::<_, i64>(0)? as u32,
+        tier: row.get(1)?,
+        parameters: row.get(2)?,
+        conversation: row.get(3)?,
+        usage: row.get(4)?,
+        cost_usd: row.get(5)?,
+    })
 }
 
 /// One stored result, as [`Store::results`] reads it.

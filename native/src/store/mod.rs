@@ -11,6 +11,8 @@
 
 mod commands;
 mod jobs;
+mod owners;
+mod pages;
 mod schema;
 mod stats;
 mod turn;
@@ -22,6 +24,7 @@ use rusqlite::Connection;
 
 pub use commands::{Command, PendingCommand};
 pub use jobs::{FailedItem, ItemCounts, StoredJob, StoredResult};
+pub use pages::ItemRow;
 pub use turn::{ItemFacts, Turn};
 
 /// The database file used when `--db` is not given.

@@ -3,6 +3,8 @@
 //! Times are milliseconds since the Unix epoch. `worker` and `lease_until` on `jobs`
 //! say which process runs a job and until when its claim holds; one SQLite file has
 //! one runner per job, and the same columns let a shared database hand items to many.
+//! `owners` names the user each job submitted through `convoy serve` belongs to; jobs
+//! of the command line have no owner.
 
 /// Creates every table that does not exist yet.
 pub const SCHEMA: &str = r#"
@@ -81,4 +83,10 @@ CREATE TABLE IF NOT EXISTS commands (
     error         TEXT
 );
 CREATE INDEX IF NOT EXISTS commands_pending ON commands (job_id, handled_at);
+
+CREATE TABLE IF NOT EXISTS owners (
+    job_id  INTEGER PRIMARY KEY REFERENCES jobs (id),
+    owner   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS owners_by_owner ON owners (owner, job_id);
 "#;

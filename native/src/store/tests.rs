@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 
-use convoy_core::{AttemptId, Event, FailureClass, JobId, JobStatus, StatusReason, Usage};
+use convoy_core::{
+    AttemptId, Event, FailureClass, ItemStatus, JobId, JobStatus, StatusReason, Usage,
+};
 
 use super::*;
 use crate::jobfile::JobSettings;
@@ -201,4 +203,82 @@ fn history_survives_a_round_trip_through_the_store() {
     store.save_history(&history, 5).unwrap();
     assert_eq!(store.history().unwrap(), history);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_owned_job_names_its_owner_and_a_command_line_job_has_none() {
+    let (mut store, dir) = temp_store("owners");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 2);
+    let plain = store.create_job(&spec, &settings(), 2, None, 1).unwrap();
+    let owned = store
+        .create_owned_job(&spec, &settings(), 2, None, "ana", 1)
+        .unwrap();
+    assert_eq!(store.owner(plain).unwrap(), None);
+    assert_eq!(store.owner(owned).unwrap().as_deref(), Some("ana"));
+    assert_eq!(store.owners().unwrap(), [(owned, "ana".to_string())]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_item_page_fills_undispatched_items_as_queued_and_filters_by_status() {
+    let (mut store, dir) = temp_store("pages");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 5);
+    let job = store.create_job(&spec, &settings(), 5, None, 1).unwrap();
+    let attempt = |item| AttemptId {
+        job,
+        item,
+        attempt: 1,
+    };
+    let events = [
+        Event::Dispatched {
+            attempt: attempt(1),
+            at: 2,
+        },
+        Event::Failed {
+            attempt: attempt(1),
+            class: FailureClass::Permanent,
+            message: "400 bad request".into(),
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            latency_ms: 3,
+            at: 4,
+        },
+        Event::Dispatched {
+            attempt: attempt(3),
+            at: 5,
+        },
+    ];
+    let conversations = HashMap::new();
+    store
+        .commit_turn(&turn(job, &events, &conversations))
+        .unwrap();
+    let stored = store.job(job).unwrap();
+
+    let all = store.item_page(&stored, None, None, 10).unwrap();
+    let statuses: Vec<_> = all.iter().map(|row| (row.item, row.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            (0, ItemStatus::Queued),
+            (1, ItemStatus::Failed),
+            (2, ItemStatus::Queued),
+            (3, ItemStatus::InFlight),
+            (4, ItemStatus::Queued)
+        ]
+    );
+    assert_eq!(all[0].tier, "template");
+
+    let failed = store
+        .item_page(&stored, Some(ItemStatus::Failed), None, 10)
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].class.as_deref(), Some("permanent"));
+    assert_eq!(failed[0].message.as_deref(), Some("400 bad request"));
+
+    let queued = store
+        .item_page(&stored, Some(ItemStatus::Queued), Some(0), 2)
+        .unwrap();
+    let items: Vec<_> = queued.iter().map(|row| row.item).collect();
+    assert_eq!(items, [2, 4]);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -51,23 +51,35 @@ impl Store {
     ///
     /// When SQLite refuses; nothing of the turn is written then.
     pub fn commit_turn(&mut self, turn: &Turn<'_>) -> Result<usize, StoreError> {
+        self.commit_turns(std::slice::from_ref(turn))
+    }
+
+    /// Writes the turns of several jobs in one transaction, as [`Store::commit_turn`]
+    /// writes one.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses; nothing of any turn is written then.
+    pub fn commit_turns(&mut self, turns: &[Turn<'_>]) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
         let mut duplicates = 0;
-        for event in turn.events {
-            if write_event(&tx, turn, event)? {
-                duplicates += 1;
+        for turn in turns {
+            for event in turn.events {
+                if write_event(&tx, turn, event)? {
+                    duplicates += 1;
+                }
             }
-        }
-        let usage = serde_json::to_string(&turn.usage).expect("usage serializes");
-        tx.execute(
-            "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
-            params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
-        )?;
-        if let Some((worker, until)) = turn.lease {
+            let usage = serde_json::to_string(&turn.usage).expect("usage serializes");
             tx.execute(
-                "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1",
-                params![turn.job.0 as i64, worker, until as i64],
+                "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
+                params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
             )?;
+            if let Some((worker, until)) = turn.lease {
+                tx.execute(
+                    "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1",
+                    params![turn.job.0 as i64, worker, until as i64],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(duplicates)

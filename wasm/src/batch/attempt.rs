@@ -2,35 +2,44 @@
 
 use convoy_core::{Failure, FailureClass, Outcome, Usage};
 use js_sys::Reflect;
-use serde::Deserialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsError, JsValue};
 
-use crate::convert::from_js;
+use crate::convert::{Fields, Tree, MAX_SAFE};
 
-/// The fields of a resolved attempt that the scheduler needs.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Resolved {
-    #[serde(default)]
-    usage: Usage,
-}
-
-/// A resolved attempt: its outcome, and the `output` the caller wants kept.
+/// A resolved attempt: its outcome, and the `output` the caller wants kept. A result
+/// whose `usage` cannot be read fails the item as `permanent`, saying why: the caller's
+/// attempt function is broken, and retrying would not mend it.
 pub(crate) fn resolved(value: &JsValue, latency_ms: u64) -> (Outcome, JsValue) {
-    match from_js::<Resolved>(value.clone(), "attempt result") {
-        Ok(resolved) => {
+    let usage = field(value, "usage").map_or(Ok(Usage::default()), |usage| read_usage(&usage));
+    match usage {
+        Ok(usage) => {
             let output = field(value, "output").unwrap_or(JsValue::UNDEFINED);
-            (Outcome::success(resolved.usage, latency_ms), output)
+            (Outcome::success(usage, latency_ms), output)
         }
         Err(error) => {
-            let message = JsValue::from(error);
-            let failure = Failure::new(FailureClass::Permanent, text(&message));
+            let message = format!("attempt result: {}", text(&JsValue::from(error)));
+            let failure = Failure::new(FailureClass::Permanent, message);
             (
                 Outcome::failure(failure, Usage::default(), latency_ms),
                 JsValue::UNDEFINED,
             )
         }
     }
+}
+
+/// Reads `{ inputTokens, outputTokens, cacheWriteTokens?, cacheReadTokens? }`.
+fn read_usage(value: &JsValue) -> Result<Usage, JsError> {
+    let tree = Tree::from_js(value);
+    let mut fields = Fields::of(&tree, "usage", "usage")?;
+    let mut count = |name| Ok::<_, JsError>(fields.whole(name, 0, MAX_SAFE)?.unwrap_or(0));
+    let usage = Usage {
+        input_tokens: count("inputTokens")?,
+        output_tokens: count("outputTokens")?,
+        cache_write_tokens: count("cacheWriteTokens")?,
+        cache_read_tokens: count("cacheReadTokens")?,
+    };
+    fields.finish()?;
+    Ok(usage)
 }
 
 /// A rejected attempt. `class` names the failure class (a plain `Error`, or an unknown
@@ -45,7 +54,7 @@ pub(crate) fn rejected(reason: &JsValue, latency_ms: u64) -> Outcome {
         .filter(|wait| wait.is_finite() && *wait >= 0.0)
         .map(|wait| wait as u64);
     let usage = field(reason, "usage")
-        .and_then(|usage| from_js::<Usage>(usage, "usage").ok())
+        .and_then(|usage| read_usage(&usage).ok())
         .unwrap_or_default();
     let failure = Failure {
         class,

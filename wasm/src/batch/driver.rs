@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::attempt;
-use super::report::{ItemFailure, ItemResult, ProgressOut, SummaryOut};
+use super::report::{ItemFailure, ItemResult, ProgressOut};
 use crate::convert::to_js;
 
 #[wasm_bindgen]
@@ -47,10 +47,11 @@ pub(crate) struct Run {
     last_ms: u64,
     /// Where the items given one by one start.
     first_single: u32,
-    /// When each attempt in flight started.
-    in_flight: BTreeMap<AttemptId, u64>,
+    /// When each attempt in flight started. A list, not a map: it holds at most
+    /// `concurrency` entries, and every map type adds its own code to the `.wasm`.
+    in_flight: Vec<(AttemptId, u64)>,
     /// Outputs of accepted successes, until their event is drained.
-    outputs: BTreeMap<AttemptId, JsValue>,
+    outputs: Vec<(AttemptId, JsValue)>,
     failures: Vec<ItemFailure>,
     results: Array,
     timer: Option<(u64, JsValue)>,
@@ -81,8 +82,8 @@ impl Run {
             epoch_ms: Date::now(),
             last_ms: 0,
             first_single,
-            in_flight: BTreeMap::new(),
-            outputs: BTreeMap::new(),
+            in_flight: Vec::new(),
+            outputs: Vec::new(),
             failures: Vec::new(),
             results: Array::new(),
             timer: None,
@@ -145,7 +146,7 @@ impl Run {
                     cost_usd: *cost_usd,
                 };
                 let value = to_js(&result).unwrap_or(JsValue::UNDEFINED);
-                if let Some(output) = self.outputs.remove(attempt) {
+                if let Some(output) = take(&mut self.outputs, attempt) {
                     let _ = Reflect::set(&value, &JsValue::from_str("output"), &output);
                 }
                 self.results.push(&value);
@@ -177,17 +178,21 @@ impl Run {
             .map(ProgressOut::from)
     }
 
+    /// The summary: the last progress snapshot with the model, the failures and the
+    /// results (which carry the caller's outputs) set on it.
     fn summary(&self, spec: &JobSpec, now: u64) -> JsValue {
         let Some(progress) = self.progress(now) else {
             return JsValue::UNDEFINED;
         };
-        let summary = SummaryOut {
-            progress,
-            model: &spec.model,
-            failures: &self.failures,
-        };
-        let value = to_js(&summary).unwrap_or(JsValue::UNDEFINED);
-        let _ = Reflect::set(&value, &JsValue::from_str("results"), &self.results);
+        let value = to_js(&progress).unwrap_or(JsValue::UNDEFINED);
+        let failures = to_js(&self.failures).unwrap_or(JsValue::UNDEFINED);
+        for (name, field) in [
+            ("model", JsValue::from_str(&spec.model)),
+            ("failures", failures),
+            ("results", self.results.clone().into()),
+        ] {
+            let _ = Reflect::set(&value, &JsValue::from_str(name), &field);
+        }
         value
     }
 }
@@ -198,6 +203,12 @@ struct AttemptItemOut<'a> {
     index: u32,
     tier: &'a str,
     parameters: &'a BTreeMap<String, String>,
+}
+
+/// Removes the entry of `id` from `list` and returns its value.
+fn take<V>(list: &mut Vec<(AttemptId, V)>, id: &AttemptId) -> Option<V> {
+    let position = list.iter().position(|(entry, _)| entry == id)?;
+    Some(list.swap_remove(position).1)
 }
 
 /// Backoff jitter needs a seed; the time is as good as any.
@@ -216,7 +227,7 @@ pub(crate) fn pump(shared: &Shared) {
             };
             let now = run.now();
             run.scheduler.poll_dispatch(now).map(|dispatch| {
-                run.in_flight.insert(dispatch.attempt, now);
+                run.in_flight.push((dispatch.attempt, now));
                 let item = run.attempt_item(&driver.spec, dispatch.attempt.item);
                 (dispatch, item, run.attempt.clone())
             })
@@ -251,13 +262,13 @@ fn finish(shared: &Shared, id: AttemptId, settled: Result<JsValue, JsValue>) {
             return;
         };
         let now = run.now();
-        let started = run.in_flight.remove(&id).unwrap_or(now);
+        let started = take(&mut run.in_flight, &id).unwrap_or(now);
         let latency_ms = now.saturating_sub(started);
         let outcome = match settled {
             Ok(value) => {
                 let (outcome, output) = attempt::resolved(&value, latency_ms);
                 if outcome.is_success() {
-                    run.outputs.insert(id, output);
+                    run.outputs.push((id, output));
                 }
                 outcome
             }

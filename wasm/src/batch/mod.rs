@@ -3,21 +3,22 @@
 mod attempt;
 mod driver;
 mod report;
+mod spec;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use convoy_core::spec::ItemSpec;
 use convoy_core::{CommandError, JobSpec, PricingTable};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_js, js_error, to_js};
+use crate::convert::{js_error, to_js};
 use crate::types::{
     AttemptFnJs, BatchSpecJs, EventListenerJs, ItemsJs, ProgressJs, ProgressListenerJs,
     SummaryPromiseJs,
 };
 use driver::{pump, Driver, Run, Shared, JOB};
+pub(crate) use spec::small;
 
 /// A batch of conversations to generate, run by the core scheduler with an attempt
 /// function of the caller's.
@@ -35,7 +36,7 @@ impl Batch {
     /// An `Error` naming the field at fault when the spec is invalid.
     #[wasm_bindgen(constructor)]
     pub fn new(spec: &BatchSpecJs) -> Result<Batch, JsError> {
-        let spec: JobSpec = from_js(spec.into(), "spec")?;
+        let spec = spec::read(spec)?;
         if !spec.batches.is_empty() || !spec.items.is_empty() {
             check(&spec)?;
         }
@@ -57,7 +58,7 @@ impl Batch {
     /// An `Error` naming the item and field at fault, or when the batch has started.
     #[wasm_bindgen(js_name = addItems)]
     pub fn add_items(&self, items: &ItemsJs) -> Result<u32, JsError> {
-        let items: Vec<ItemSpec> = from_js(items.into(), "items")?;
+        let items = spec::read_item_list(items)?;
         let mut driver = self.shared.borrow_mut();
         if driver.run.is_some() {
             return Err(JsError::new(

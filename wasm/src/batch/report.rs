@@ -1,5 +1,5 @@
-//! Progress snapshots and the summary, as JavaScript sees them: core field names in
-//! camelCase, times in seconds.
+//! Progress snapshots and the parts of the summary, as JavaScript sees them: core field
+//! names in camelCase, times in seconds.
 
 use convoy_core::{Binding, FailureClass, JobStatus, Progress, Usage};
 use serde::Serialize;
@@ -51,16 +51,6 @@ impl From<&Progress> for ProgressOut {
             binding: progress.binding,
         }
     }
-}
-
-/// How a batch ended; the results, which carry the caller's outputs, are added apart.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct SummaryOut<'a> {
-    #[serde(flatten)]
-    pub progress: ProgressOut,
-    pub model: &'a str,
-    pub failures: &'a [ItemFailure],
 }
 
 /// An item that failed for good.

@@ -1,31 +1,14 @@
 //! Crossing the boundary: JavaScript values to Rust types and back, and Rust errors to
 //! JavaScript `Error`s whose message names the field at fault.
 
-use serde::de::DeserializeOwned;
+mod read;
+mod tree;
+
 use serde::Serialize;
 use wasm_bindgen::{JsError, JsValue};
 
-/// Reads `value` as a `T`. A value of the wrong shape becomes an `Error` whose message
-/// starts with the path of the field at fault (`batches[0].count: ...`), or with `what`
-/// when the whole value is wrong (or is an array: `items[3].tier: ...`).
-///
-/// # Errors
-///
-/// When `value` does not have the shape of `T`.
-pub(crate) fn from_js<T: DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsError> {
-    let deserializer = serde_wasm_bindgen::Deserializer::from(value);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        if path == "." {
-            JsError::new(&format!("{what}: {inner}"))
-        } else if path.starts_with('[') {
-            JsError::new(&format!("{what}{path}: {inner}"))
-        } else {
-            JsError::new(&format!("{path}: {inner}"))
-        }
-    })
-}
+pub(crate) use read::{elements, Fields, MAX_SAFE};
+pub(crate) use tree::Tree;
 
 /// Writes `value` as plain JavaScript objects: maps become objects, `None` becomes
 /// `undefined` and 64-bit integers become numbers.
@@ -43,32 +26,43 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError
         .map_err(|error| JsError::new(&format!("result: {error}")))
 }
 
-/// The message of a core error, with the field it starts with spelled as JavaScript
-/// spells it: `limits.requests_per_minute: ...` becomes `limits.requestsPerMinute: ...`.
+/// The message of a core error, with the fields it names spelled as JavaScript spells
+/// them: `limits.requests_per_minute: ...` becomes `limits.requestsPerMinute: ...`, and
+/// so does a field path further on (`exceeds limits.output_tokens_per_minute (4000)`).
+/// Other words (tier names such as `edge_case`, names in backticks) stay as they are.
 pub(crate) fn js_message(message: &str) -> String {
-    match message.split_once(": ") {
-        Some((field, rest)) if !field.contains(' ') => {
-            format!("{}: {rest}", camel_case(field))
+    let mut out = String::with_capacity(message.len());
+    for (position, word) in message.split(' ').enumerate() {
+        if position > 0 {
+            out.push(' ');
         }
-        _ => message.into(),
+        let bytes = word.as_bytes();
+        let path_like = bytes
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"_.[]():,".contains(byte));
+        let field = (position == 0 && bytes.last() == Some(&b':')) || bytes.contains(&b'.');
+        if path_like && field {
+            push_camel_case(&mut out, word);
+        } else {
+            out.push_str(word);
+        }
     }
+    out
 }
 
 /// `max_tokens` as `maxTokens`; dots, brackets and anything else stay as they are.
-pub(crate) fn camel_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+fn push_camel_case(out: &mut String, name: &str) {
     let mut upper = false;
     for c in name.chars() {
         if c == '_' {
             upper = true;
         } else if upper {
-            out.extend(c.to_uppercase());
+            out.push(c.to_ascii_uppercase());
             upper = false;
         } else {
             out.push(c);
         }
     }
-    out
 }
 
 /// A JavaScript `Error` from a core error.
@@ -124,5 +118,13 @@ mod tests {
             "batches[2].tier: unknown tier `x`"
         );
         assert_eq!(js_message("the job has no items"), "the job has no items");
+        assert_eq!(
+            js_message("max_tokens: 5000 exceeds limits.output_tokens_per_minute (4000), so"),
+            "maxTokens: 5000 exceeds limits.outputTokensPerMinute (4000), so"
+        );
+        assert_eq!(
+            js_message("batches[0].tier: unknown tier `a.b_c`, expected edge_case"),
+            "batches[0].tier: unknown tier `a.b_c`, expected edge_case"
+        );
     }
 }
