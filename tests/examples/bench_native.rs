@@ -6,7 +6,7 @@
 //! cargo run --release -p convoy-tests --example bench_native -- overhead
 //! cargo run --release -p convoy-tests --example bench_native -- overhead OLD_BINARY...
 //! cargo run --release -p convoy-tests --example bench_native -- rate-limits
-//! cargo run --release -p convoy-tests --example bench_native -- estimates
+//! cargo run --release -p convoy-tests --example bench_native -- estimates [MOCK_SEED]
 //! ```
 //!
 //! Every run uses the release `convoy` binary (or `CONVOY_BIN`), a fresh SQLite file
@@ -38,11 +38,15 @@ fn main() {
     match which.as_str() {
         "overhead" => overhead(&others),
         "rate-limits" => rate_limits(),
-        "estimates" => estimates(),
+        "estimates" => estimates(
+            std::env::args()
+                .nth(2)
+                .map_or(1, |seed| seed.parse().expect("a mock seed")),
+        ),
         "all" => {
             overhead(&[]);
             rate_limits();
-            estimates();
+            estimates(1);
         }
         other => panic!("unknown benchmark {other}: overhead, rate-limits, estimates or all"),
     }
@@ -289,9 +293,13 @@ fn rate_limits() {
 }
 
 /// Three job files run after a calibration batch per model: the estimate `convoy run`
-/// makes (with the history in the store) beside the actual cost and time.
-fn estimates() {
-    println!("## estimate vs actual: mock latency 300 ms (log-normal), 3,000 output tokens");
+/// makes (with the history in the store) beside the actual cost and time. `seed` seeds
+/// the mocks' latencies and token counts.
+fn estimates(seed: u64) {
+    println!(
+        "## estimate vs actual: mock latency 300 ms (log-normal), 3,000 output tokens, \
+         mock seed {seed}"
+    );
     println!(
         "| job | estimated time | actual time | estimate off by | estimated cost \
          | actual cost | estimate off by | estimate without history: time, cost |"
@@ -300,8 +308,9 @@ fn estimates() {
     let scratch = Scratch::new("bench-estimates")
         .with_env("ANTHROPIC_API_KEY", KEY)
         .with_env("OPENAI_API_KEY", KEY);
-    let mock = Mock::start(&["--latency-ms", "300"]);
-    let paced_mock = Mock::start(&["--latency-ms", "300", "--rpm", "300", "--seed", "2"]);
+    let (seed, paced_seed) = (seed.to_string(), (seed + 1).to_string());
+    let mock = Mock::start(&["--latency-ms", "300", "--seed", &seed]);
+    let paced_mock = Mock::start(&["--latency-ms", "300", "--rpm", "300", "--seed", &paced_seed]);
     for calibration in ["calibrate-claude.toml", "calibrate-gpt.toml"] {
         let file = bench_job(&scratch, calibration, &mock.url);
         timed(&scratch, &["run", file.to_str().unwrap()]);
