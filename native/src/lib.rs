@@ -8,6 +8,7 @@ pub mod cli;
 pub mod conversation;
 pub mod driver;
 pub mod export;
+pub mod history;
 pub mod jobfile;
 pub mod mock;
 pub mod prompt;

@@ -176,4 +176,46 @@ fn a_finished_run_feeds_the_estimates_that_follow() {
         p50(&before),
         p50(&after)
     );
+
+    // The mock's pace says nothing of the real API, nor of the simulated provider.
+    let real = estimate(
+        &scratch,
+        &["--model", "gpt-4o", "--provider", "openai", "--count", "40"],
+    );
+    assert_eq!(real["cost"]["perTier"][0]["fromHistory"], false, "{real}");
+    let here = estimate(
+        &scratch,
+        &[
+            "--model",
+            "gpt-4o",
+            "--base-url",
+            &mock.url,
+            "--count",
+            "40",
+        ],
+    );
+    assert_eq!(here["cost"]["perTier"][0]["fromHistory"], true, "{here}");
+}
+
+#[test]
+fn a_simulated_job_is_estimated_at_the_pace_its_latency_scale_gives() {
+    let scratch = Scratch::new("cli-simulated-estimate");
+    let job = |scale: f64| {
+        simulated_job("scaled", 60, 6, 20_000, "").replace(
+            "[simulated]\n",
+            &format!("[simulated]\nlatency_scale = {scale}\n"),
+        )
+    };
+    scratch.write("full.toml", &job(1.0));
+    scratch.write("quick.toml", &job(0.01));
+    let p50 = |file: &str| {
+        estimate(&scratch, &[file])["time"]["p50Ms"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // 60 items, 6 at a time, 20 s each: ten rounds of 20 s, or of 200 ms at 1%.
+    let (full, quick) = (p50("full.toml"), p50("quick.toml"));
+    assert!((180_000..260_000).contains(&full), "{full}");
+    assert!((1_800..2_600).contains(&quick), "{quick}");
 }

@@ -3,10 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use convoy_core::estimate::{Batch, EstimateRequest};
-use convoy_core::{Estimate, History, JobSpec, Limits, PricingTable};
+use convoy_core::spec::{Plan, TierDef};
+use convoy_core::{Estimate, History, JobSpec, Limits, PricingTable, TierProfile};
 
 use super::{Failure, EXIT_USAGE};
+use crate::history::for_provider;
 use crate::jobfile;
+use crate::provider::ProviderSettings;
 use crate::store::Store;
 
 /// What to estimate: a job file, or a batch given by flags.
@@ -44,12 +47,23 @@ pub struct EstimateArgs {
     /// Price of a million output tokens in USD, instead of the model's built-in one.
     #[arg(long, requires = "input_per_million", value_name = "USD")]
     output_per_million: Option<f64>,
+    /// The provider whose history to lean on (default: the model's in the pricing
+    /// table); `simulated` estimates the built-in simulated provider.
+    #[arg(long, value_name = "KIND")]
+    provider: Option<String>,
+    /// The provider's base URL, when it is not the provider's own.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
-/// The estimate of `spec`, with the history in the store when there is one.
+/// The estimate of a job that `provider` will serve, leaning on the statistics `history`
+/// holds for that provider (see [`crate::history`]).
+///
+/// The simulated provider needs no history: its latency is known, the tiers' (or its
+/// own `latency_ms`) times its `latency_scale`, and that is what the estimate assumes.
 ///
 /// Known gap: the limits are the ones the job states. A provider's own limits, which
 /// Anthropic and OpenAI report in headers, are not stored yet, so the estimate of a job
@@ -58,9 +72,10 @@ pub struct EstimateArgs {
 /// # Errors
 ///
 /// The core's refusal, naming the field.
-pub fn estimate_spec(
+pub fn estimate_job(
     spec: &JobSpec,
-    history: Option<History>,
+    provider: &ProviderSettings,
+    history: Option<&History>,
     seed: u64,
 ) -> Result<Estimate, Failure> {
     let plan = spec.plan(&PricingTable::built_in())?;
@@ -71,6 +86,12 @@ pub fn estimate_spec(
         .filter(|(_, count)| *count > 0)
         .map(|((tier, _), count)| Batch::new(tier, count as i64))
         .collect();
+    let (tiers, history) = if provider.kind == "simulated" {
+        (simulated_tiers(&plan, provider), None)
+    } else {
+        let history = history.map(|history| for_provider(history, provider, &spec.model));
+        (spec.tiers.clone(), history)
+    };
     let request = EstimateRequest {
         model: spec.model.clone(),
         batches,
@@ -78,13 +99,48 @@ pub fn estimate_spec(
         limits: spec.limits,
         pricing: spec.pricing,
         latency_ms: None,
-        tiers: spec.tiers.clone(),
+        tiers,
         max_tokens: spec.max_tokens,
         history,
         seed,
         ..EstimateRequest::default()
     };
     Ok(convoy_core::estimate(&request)?)
+}
+
+/// The job's tiers with the latency the simulated provider will really take.
+fn simulated_tiers(plan: &Plan, provider: &ProviderSettings) -> Vec<TierDef> {
+    plan.tiers
+        .iter()
+        .map(|(name, profile)| {
+            let drawn = provider.simulated.latency_ms.unwrap_or(profile.latency_ms);
+            let latency_ms = (drawn as f64 * provider.latency_scale).round().max(1.0) as u64;
+            TierDef {
+                name: name.clone(),
+                profile: TierProfile {
+                    latency_ms,
+                    ..*profile
+                },
+            }
+        })
+        .collect()
+}
+
+/// The provider a batch given by flags will run on: `--provider` and `--base-url`, or
+/// the provider the pricing table names for the model.
+fn flags_provider(args: &EstimateArgs) -> ProviderSettings {
+    let kind = args.provider.clone().or_else(|| {
+        PricingTable::built_in()
+            .models()
+            .iter()
+            .find(|row| row.model == args.model)
+            .map(|row| row.provider.clone())
+    });
+    let settings = ProviderSettings::named(kind.as_deref().unwrap_or("simulated"));
+    match &args.base_url {
+        Some(base_url) => settings.with_base_url(base_url.clone()),
+        None => settings,
+    }
 }
 
 /// A refusal of a batch given by flags, with the field it names turned into the flag
@@ -149,13 +205,13 @@ pub fn history_at(db: &Path) -> Option<History> {
 }
 
 pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
-    let (spec, seed) = match &args.job_file {
+    let (spec, provider, seed) = match &args.job_file {
         Some(path) => {
             let file = jobfile::load(path, &PricingTable::built_in()).map_err(|error| Failure {
                 message: error.to_string(),
                 code: EXIT_USAGE,
             })?;
-            (file.spec, file.settings.seed)
+            (file.spec, file.settings.provider, file.settings.seed)
         }
         None => {
             let mut spec = JobSpec::simple(&args.model, &args.tier, args.count);
@@ -181,18 +237,20 @@ pub(super) fn run(db: &Path, args: EstimateArgs) -> Result<u8, Failure> {
                     }
                 }
             }
-            (spec, 0)
+            (spec, flags_provider(&args), 0)
         }
     };
     let by_flags = args.job_file.is_none();
-    let estimate = estimate_spec(&spec, history_at(db), seed).map_err(|failure| Failure {
-        code: EXIT_USAGE,
-        message: if by_flags {
-            name_flags(&failure.message)
-        } else {
-            failure.message
-        },
-    })?;
+    let history = history_at(db);
+    let estimate =
+        estimate_job(&spec, &provider, history.as_ref(), seed).map_err(|failure| Failure {
+            code: EXIT_USAGE,
+            message: if by_flags {
+                name_flags(&failure.message)
+            } else {
+                failure.message
+            },
+        })?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&estimate)?);
     } else {

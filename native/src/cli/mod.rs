@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use estimate::estimate_spec;
+pub use estimate::estimate_job;
 
 use crate::mock::MockConfig;
 use crate::store::DEFAULT_PATH;

@@ -6,7 +6,7 @@ use convoy_core::{EstimateReport, JobStatus, PricingTable, StatusReason};
 use tokio::sync::mpsc;
 
 use super::control::send_and_wait;
-use super::estimate::{duration, estimate_spec, line};
+use super::estimate::{duration, estimate_job, line};
 use super::progress::{summary_line, Display};
 use super::{Failure, EXIT_ABANDONED, EXIT_USAGE};
 use crate::driver::{held_elsewhere, Driver, RunEnd};
@@ -24,7 +24,13 @@ pub(super) async fn run(db: &Path, job_file: &Path, out: Option<PathBuf>) -> Res
     Provider::from_settings(&file.settings.provider).map_err(|error| usage(error.to_string()))?;
 
     let mut store = Store::open(db)?;
-    let estimate = estimate_spec(&file.spec, Some(store.history()?), file.settings.seed)?;
+    let history = store.history()?;
+    let estimate = estimate_job(
+        &file.spec,
+        &file.settings.provider,
+        Some(&history),
+        file.settings.seed,
+    )?;
     let total = file.spec.item_count() as u32;
     let estimate_json = serde_json::to_value(&estimate)?;
     let id = store.create_job(

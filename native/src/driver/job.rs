@@ -19,6 +19,8 @@ pub(super) struct Loaded {
     /// Items given by `count` batches; those after them have their own parameters.
     pub batch_items: u64,
     pub provider: Provider,
+    /// The name its attempts' statistics are recorded under.
+    pub served_model: String,
     pub templates: Templates,
     /// Attempts sent whose reply has not come back.
     pub in_flight: usize,
@@ -49,6 +51,7 @@ impl Loaded {
             tier_names: plan.tiers.iter().map(|(name, _)| name.clone()).collect(),
             batch_items: job.spec.batches.iter().map(|batch| batch.count).sum(),
             provider,
+            served_model: crate::history::served_model(&job.settings.provider, &job.spec.model),
             templates,
             in_flight: 0,
             last_shown: 0,

@@ -202,7 +202,7 @@ impl Driver {
         }
         let tier = loaded.tier_name(&self.scheduler, attempt.job, attempt.item);
         self.history
-            .record(&loaded.spec.model, tier, &settled.outcome);
+            .record(&loaded.served_model, tier, &settled.outcome);
         if let Some(conversation) = &settled.conversation {
             let json = serde_json::to_string(conversation).expect("a conversation serializes");
             self.conversations.insert(attempt, json);

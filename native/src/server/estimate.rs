@@ -9,7 +9,7 @@ use convoy_core::PricingTable;
 use super::error::ApiError;
 use super::jobs::{body_bytes, job_from_body};
 use super::AppState;
-use crate::cli::estimate_spec;
+use crate::cli::estimate_job;
 
 /// `POST /api/estimate`: the estimate of a job body (the same body `POST /api/jobs`
 /// takes), with the history of every job the server ran; nothing is stored.
@@ -22,12 +22,13 @@ pub async fn estimate(
         .pool
         .run(move |store| {
             let history = store.history()?;
-            estimate_spec(&file.spec, Some(history), file.settings.seed).map_err(|failure| {
-                ApiError::BadRequest {
+            let provider = &file.settings.provider;
+            estimate_job(&file.spec, provider, Some(&history), file.settings.seed).map_err(
+                |failure| ApiError::BadRequest {
                     field: None,
                     message: failure.message,
-                }
-            })
+                },
+            )
         })
         .await?;
     Ok(Json(estimate))

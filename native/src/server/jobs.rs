@@ -17,7 +17,7 @@ use super::board::stored_progress;
 use super::engine::Answer;
 use super::error::ApiError;
 use super::AppState;
-use crate::cli::estimate_spec;
+use crate::cli::estimate_job;
 use crate::driver::COMMAND_POLL_MS;
 use crate::jobfile::{self, JobFile, JobFileError};
 use crate::provider::Provider;
@@ -109,12 +109,12 @@ pub async fn create(
         .pool
         .run(move |store| {
             let history = store.history()?;
-            let estimate = estimate_spec(&file.spec, Some(history), file.settings.seed).map_err(
-                |failure| ApiError::BadRequest {
-                    field: None,
-                    message: failure.message,
-                },
-            )?;
+            let provider = &file.settings.provider;
+            let estimate = estimate_job(&file.spec, provider, Some(&history), file.settings.seed)
+                .map_err(|failure| ApiError::BadRequest {
+                field: None,
+                message: failure.message,
+            })?;
             let estimate = serde_json::to_value(&estimate)
                 .map_err(|error| ApiError::Internal(error.to_string()))?;
             let total = file.spec.item_count() as u32;

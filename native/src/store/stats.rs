@@ -1,10 +1,9 @@
 //! Running statistics per model and tier (the core's [`History`]), updated from every
 //! finished attempt, so that estimates lean on what was seen rather than on profiles.
 //!
-//! Known gap: statistics are kept per model and tier, not per provider, so runs of one
-//! model on the simulated provider, the mock and the real API mix their latencies. The
-//! driver records them by model alone; keying them by provider as well needs it to say
-//! which provider it records for.
+//! The driver records statistics under the model as served by its provider
+//! ([`crate::history::served_model`]), so runs of one model on the simulated provider,
+//! a mock and the real API stay apart.
 
 use convoy_core::History;
 use rusqlite::params;
