@@ -6,7 +6,10 @@ const ANSWER_FORMAT = `Answer with one JSON object and nothing else:
 {"turns": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}
 Turns alternate, starting with the user. No turn is empty.`;
 
-/** The built-in prompt templates, as the native runner has them. */
+/**
+ * The built-in prompt templates, as the native runner has them (native/src/prompt.rs);
+ * wasm/tests/js/prompts.test.mjs checks every one against `convoy prompt`.
+ */
 export const TEMPLATES = {
   template:
     'You write training data for a chat assistant.\n\n' +

@@ -12,6 +12,7 @@ macro_rules! out {
 mod control;
 mod estimate;
 mod progress;
+mod prompt;
 mod run;
 mod show;
 
@@ -111,6 +112,16 @@ pub enum Commands {
     },
     /// Estimate cost and time of a job file, or of a batch described by flags.
     Estimate(estimate::EstimateArgs),
+    /// Print the prompt one item of a job file will be sent, rendered from its tier's
+    /// template with the shared and the item's own parameters. Nothing is sent.
+    Prompt {
+        /// The job file (TOML).
+        job_file: PathBuf,
+        /// The item's index (items count from 0: the batches in order, then the items
+        /// of items files).
+        #[arg(long, default_value_t = 0)]
+        item: u32,
+    },
     /// Serve jobs of many users over HTTP, with a dashboard at /www/dashboard.html.
     ///
     /// Prints `listening on http://ADDR` on its first line. Every /api route needs
@@ -217,6 +228,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Commands::Status { job, json } => show::status(&db, &job, json),
         Commands::Export { job, out } => show::export(&db, &job, out),
         Commands::Estimate(args) => estimate::run(&db, args),
+        Commands::Prompt { job_file, item } => prompt::run(&job_file, item),
         Commands::Serve(args) => {
             crate::server::serve(&db, args).await?;
             Ok(0)
