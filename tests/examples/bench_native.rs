@@ -311,8 +311,13 @@ fn estimates(seed: u64) {
     let (seed, paced_seed) = (seed.to_string(), (seed + 1).to_string());
     let mock = Mock::start(&["--latency-ms", "300", "--seed", &seed]);
     let paced_mock = Mock::start(&["--latency-ms", "300", "--rpm", "300", "--seed", &paced_seed]);
-    for calibration in ["calibrate-claude.toml", "calibrate-gpt.toml"] {
-        let file = bench_job(&scratch, calibration, &mock.url);
+    // Statistics are kept per provider endpoint, so each mock gets its own calibration.
+    for (calibration, url) in [
+        ("calibrate-claude.toml", &mock.url),
+        ("calibrate-gpt.toml", &mock.url),
+        ("calibrate-paced.toml", &paced_mock.url),
+    ] {
+        let file = bench_job(&scratch, calibration, url);
         timed(&scratch, &["run", file.to_str().unwrap()]);
     }
     let cold = Scratch::new("bench-estimates-cold");
