@@ -3,7 +3,10 @@
 // streams, steer them, show failed items, export, and submit jobs with an estimate first.
 //
 // EventSource cannot send an Authorization header, so event streams are read with
-// fetch() and parsed here.
+// fetch() and parsed here. The API is only there when `convoy serve` serves the page;
+// from a static server the page says so instead of failing in silence.
+
+import { count, duration, LIMIT_NAMES, usd } from './common.js';
 
 const TOKEN_KEY = 'convoy.token';
 const ESTIMATE_DELAY_MS = 300;
@@ -18,18 +21,31 @@ const $ = (selector, root = document) => root.querySelector(selector);
 
 // ---------------------------------------------------------------- the API
 
+/** What to say when the page is served without convoy's API behind it. */
+const NO_API = 'no convoy API answers here: open the dashboard at the address convoy serve prints';
+
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.error ?? `the server answered ${status}`);
+    super(body?.error ?? (status === 404 ? NO_API : `the server answered ${status}`));
     this.status = status;
     this.body = body;
+  }
+}
+
+/** `fetch`, with a network failure said in words. */
+async function request(path, options) {
+  try {
+    return await fetch(path, options);
+  } catch (failure) {
+    if (failure.name === 'AbortError') throw failure;
+    throw new Error(`cannot reach the server (${failure.message}); is convoy serve running?`);
   }
 }
 
 async function api(path, { method = 'GET', body, signal } = {}) {
   const headers = { authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(path, {
+  const response = await request(path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -49,13 +65,15 @@ async function api(path, { method = 'GET', body, signal } = {}) {
 
 async function signIn(token) {
   state.token = token;
-  const response = await fetch('/api/jobs', { headers: { authorization: `Bearer ${token}` } });
+  const response = await request('/api/jobs', {
+    headers: { authorization: `Bearer ${token}` },
+  });
   if (!response.ok) {
     state.token = null;
-    const body = await response.json().catch(() => null);
-    throw new Error(body?.error ?? `the server answered ${response.status}`);
+    throw new ApiError(response.status, await response.json().catch(() => null));
   }
   sessionStorage.setItem(TOKEN_KEY, token);
+  $('#no-server').hidden = true;
   $('#sign-in-panel').hidden = true;
   $('#signed-in').hidden = false;
   $('#who').hidden = false;
@@ -78,16 +96,21 @@ function signOut(message = '') {
   $('#sign-in-error').textContent = message;
 }
 
+/** Shows the notice in the sign-in panel when no convoy server answers `/healthz`. */
+async function checkServer() {
+  let served = false;
+  try {
+    const response = await fetch('/healthz');
+    served = response.ok && (await response.json()).status === 'ok';
+  } catch {
+    served = false;
+  }
+  $('#no-server').hidden = served;
+}
+
 // ---------------------------------------------------------------- jobs
 
-const money = (usd) => `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
-
-function duration(ms) {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
-}
+const seconds = (ms) => ms / 1000;
 
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
 const ALLOWED = {
@@ -110,20 +133,23 @@ function showJob(job) {
   $('.job-name', row).textContent = `${job.name} #${job.id}`;
   const status = $('.status', row);
   status.textContent = job.status;
-  status.dataset.status = job.status;
+  status.className = `status ${job.status}`;
   $('.job-meta', row).textContent = `${job.model} · ${job.provider} · ${job.priority}`;
-  const percent = Math.round(job.percent * 10) / 10;
   const bar = $('.bar', row);
-  bar.setAttribute('aria-valuenow', String(percent));
-  $('.fill', bar).style.width = `${percent}%`;
-  const counts = [`${job.succeeded} / ${job.total} done`];
-  if (job.failed) counts.push(`${job.failed} failed`);
-  if (job.in_flight) counts.push(`${job.in_flight} in flight`);
-  if (job.cancelled) counts.push(`${job.cancelled} cancelled`);
+  bar.setAttribute('aria-valuenow', String(Math.round(job.percent * 10) / 10));
+  const share = (part) => `${(100 * part) / Math.max(job.total, 1)}%`;
+  $('.done', bar).style.width = share(job.succeeded);
+  $('.failed', bar).style.width = share(job.failed);
+  $('.cancelled', bar).style.width = share(job.cancelled);
+  $('.flight', bar).style.width = share(job.in_flight);
+  const counts = [`${count(job.succeeded)} / ${count(job.total)} done`];
+  if (job.failed) counts.push(`${count(job.failed)} failed`);
+  if (job.in_flight) counts.push(`${count(job.in_flight)} in flight`);
+  if (job.cancelled) counts.push(`${count(job.cancelled)} cancelled`);
   $('.counts', row).textContent = counts.join(' · ');
-  $('.cost', row).textContent = `cost ${money(job.cost_usd)}`;
+  $('.cost', row).textContent = `cost ${usd(job.cost_usd)}`;
   $('.eta', row).textContent = job.eta_ms != null && !FINISHED.has(job.status)
-    ? `eta ${duration(job.eta_ms)}` : '';
+    ? `${duration(seconds(job.eta_ms))} left` : '';
   $('.binding', row).textContent = job.binding && job.status === 'running'
     ? `bound by ${job.binding}` : '';
   for (const [command, states] of Object.entries(ALLOWED)) {
@@ -155,7 +181,7 @@ async function onJobClick(id, event) {
 }
 
 async function toggleFailed(id, row) {
-  const box = $('.failed', row);
+  const box = $('.failed-items', row);
   if (!box.hidden) {
     box.hidden = true;
     return;
@@ -166,23 +192,41 @@ async function toggleFailed(id, row) {
     box.textContent = 'No failed items.';
   } else {
     const table = document.createElement('table');
-    table.innerHTML = '<thead><tr><th>item</th><th>tier</th><th>attempts</th>'
-      + '<th>class</th><th>message</th></tr></thead>';
+    table.innerHTML = '<thead><tr><th class="num">item</th><th>tier</th>'
+      + '<th class="num">attempts</th><th>class</th><th>message</th></tr></thead>';
     const body = document.createElement('tbody');
-    for (const item of items) {
-      const tr = document.createElement('tr');
-      for (const value of [item.item, item.tier, item.attempts, item.class ?? '', item.message ?? '']) {
-        const td = document.createElement('td');
-        td.textContent = String(value);
-        tr.append(td);
-      }
-      body.append(tr);
-    }
+    for (const item of items) body.append(failedRow(item));
     table.append(body);
     box.replaceChildren(table);
-    if (more != null) box.append('… the first 100 are shown.');
+    if (more != null) box.append('The first 100 are shown.');
   }
   box.hidden = false;
+}
+
+/** A row of the failed items' table, laid out as the browser runner's failures. */
+function failedRow(item) {
+  const tr = document.createElement('tr');
+  const cells = [
+    [item.item, 'num'],
+    [item.tier, ''],
+    [item.attempts, 'num'],
+    [item.class ?? '', 'class'],
+    [item.message ?? '', ''],
+  ];
+  for (const [value, kind] of cells) {
+    const td = document.createElement('td');
+    if (kind === 'class' && value) {
+      const badge = document.createElement('span');
+      badge.className = 'class';
+      badge.textContent = value;
+      td.append(badge);
+    } else {
+      td.className = kind === 'num' ? 'num' : '';
+      td.textContent = String(value);
+    }
+    tr.append(td);
+  }
+  return tr;
 }
 
 async function exportJob(id) {
@@ -298,11 +342,13 @@ async function showEstimate() {
     const estimate = await response.json();
     if (round !== estimateRound) return;
     const { cost, time } = estimate;
-    box.innerHTML = '';
-    box.append(
-      'Estimate: ', strong(money(cost.expectedUsd)),
-      ` (${money(cost.lowUsd)}–${money(cost.highUsd)}), about `, strong(duration(time.p50Ms)),
-      ` (${duration(time.p10Ms)}–${duration(time.p90Ms)}), bound by ${words(time.bindingLimit)}`,
+    const limit = time.bindingLimit;
+    box.replaceChildren(
+      'Estimate: ', strong(usd(cost.expectedUsd)),
+      ' ', range(`(${usd(cost.lowUsd)}–${usd(cost.highUsd)})`), ', about ',
+      strong(duration(seconds(time.p50Ms))),
+      ' ', range(`(${duration(seconds(time.p10Ms))} to ${duration(seconds(time.p90Ms))})`),
+      `, bound by ${LIMIT_NAMES[limit] ?? limit}`,
     );
     box.classList.remove('error');
   } catch (failure) {
@@ -313,7 +359,7 @@ async function showEstimate() {
 }
 
 const strong = (text) => Object.assign(document.createElement('strong'), { textContent: text });
-const words = (camel) => camel.replace(/[A-Z]/g, (letter) => ` ${letter.toLowerCase()}`);
+const range = (text) => Object.assign(document.createElement('span'), { textContent: text });
 
 async function submitJob(event) {
   event.preventDefault();
@@ -349,6 +395,7 @@ function start() {
   $('#submit-form').addEventListener('submit', submitJob);
   const kept = sessionStorage.getItem(TOKEN_KEY);
   if (kept) signIn(kept).catch(() => signOut());
+  checkServer();
 }
 
 start();

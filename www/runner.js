@@ -61,7 +61,9 @@ function showProgress(progress) {
   const share = (part) => `${(100 * part) / Math.max(progress.total, 1)}%`;
   byId('bar-done').style.width = share(progress.succeeded);
   byId('bar-failed').style.width = share(progress.failed);
+  byId('bar-cancelled').style.width = share(progress.cancelled);
   byId('bar-flight').style.width = share(progress.inFlight);
+  byId('bar').setAttribute('aria-valuenow', String(Math.round(progress.percent * 10) / 10));
   byId('ended').textContent = count(progress.succeeded + progress.failed);
   byId('total').textContent = count(progress.total);
   byId('succeeded').textContent = count(progress.succeeded);
@@ -208,9 +210,14 @@ function showEstimate(convoy) {
       concurrency: asked.concurrency ?? 1,
       limits: asked.limits,
     });
-    line.textContent =
-      `Estimate: ${usd(cost.expectedUsd)} (${usd(cost.lowUsd)}–${usd(cost.highUsd)}), ` +
-      `about ${duration(time.p50Seconds)} at a real provider's pace.`;
+    const strong = (text) => Object.assign(document.createElement('strong'), { textContent: text });
+    line.replaceChildren(
+      'Estimate: ',
+      strong(usd(cost.expectedUsd)),
+      ` (${usd(cost.lowUsd)}–${usd(cost.highUsd)}), about `,
+      strong(duration(time.p50Seconds)),
+      " at a real provider's pace.",
+    );
   } catch (error) {
     line.textContent = `Estimate: ${error.message}`;
   }

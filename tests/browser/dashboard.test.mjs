@@ -1,6 +1,6 @@
 // The dashboard of `convoy serve` in headless Chromium: sign in, see an estimate, submit
-// a job, watch its progress bar move, pause, resume, and see it complete. Screenshots
-// are saved under out/.
+// a job, watch its progress bar move, pause, resume, and see it complete; and the same
+// page from a static server, where no API answers. Screenshots are saved under out/.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, root, screenshot, startConvoyServer } from './support.mjs';
+import {
+  launchBrowser,
+  root,
+  screenshot,
+  serveRepository,
+  startConvoyServer,
+} from './support.mjs';
 
 const TOKEN = 'dashboard-test-token-0123456789';
 
@@ -89,7 +95,7 @@ test('sign in, submit a job, watch it move, pause, resume and see it complete', 
   assert.match(await row.locator('.counts').textContent(), /^40 \/ 40 done/);
   assert.match(await row.locator('.cost').textContent(), /^cost \$\d/);
   await row.locator('[data-action="failed"]').click();
-  await row.locator('.failed', { hasText: 'No failed items.' }).waitFor();
+  await row.locator('.failed-items', { hasText: 'No failed items.' }).waitFor();
   await screenshot(page, 'dashboard-completed');
 
   const download = page.waitForEvent('download');
@@ -99,4 +105,30 @@ test('sign in, submit a job, watch it move, pause, resume and see it complete', 
 
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test('from a static server, the dashboard says that no convoy server answers', async () => {
+  const files = await serveRepository();
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(error.message));
+  try {
+    await page.goto(`${files.url}/www/dashboard.html`);
+    await page.locator('#no-server', { hasText: 'No convoy server answers' }).waitFor();
+    assert.deepEqual(await page.locator('header nav a').allTextContents(), [
+      'Estimate',
+      'Run in the browser',
+      'Server dashboard',
+    ]);
+
+    await page.locator('#token').fill('a-token-for-no-server-000000');
+    await page.locator('#sign-in').click();
+    await page.locator('#sign-in-error', { hasText: 'no convoy API answers here' }).waitFor();
+    assert.equal(await page.locator('#signed-in').isHidden(), true);
+    await screenshot(page, 'dashboard-static');
+  } finally {
+    await page.close();
+    await files.close();
+  }
+  assert.deepEqual(problems, []);
 });
