@@ -15,9 +15,11 @@ use serde_json::Value;
 mod mock;
 mod process;
 pub mod serve;
+mod store;
 
 pub use mock::{Connection, Mock};
 pub use process::{Ended, Running};
+pub use store::Db;
 
 /// How long any one step of a test may wait for something before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);

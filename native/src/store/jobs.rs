@@ -276,19 +276,29 @@ impl Store {
         })
     }
 
-    /// Marks the attempts a dead runner left in flight as `interrupted`; their items
-    /// are queued again by `Scheduler::restore`. Returns how many there were.
+    /// Marks the attempts a dead runner left in flight as `interrupted` and puts their
+    /// items back to `queued`, in one transaction, so that the store's counts match what
+    /// `Scheduler::restore` makes of them even if the job is not sent again (a paused
+    /// one). Returns how many attempts there were.
     ///
     /// # Errors
     ///
-    /// When SQLite refuses.
+    /// When SQLite refuses; nothing changes then.
     pub fn interrupt_in_flight(&mut self, job: JobId, now: u64) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let interrupted = tx.execute(
             "UPDATE attempts SET outcome = 'interrupted', finished_at = ?2, \
              message = 'the runner stopped before the reply came' \
              WHERE job_id = ?1 AND outcome = 'in_flight'",
             params![job.0 as i64, now as i64],
-        )?)
+        )?;
+        tx.execute(
+            "UPDATE items SET status = 'queued', updated_at = ?2 \
+             WHERE job_id = ?1 AND status = 'in_flight'",
+            params![job.0 as i64, now as i64],
+        )?;
+        tx.commit()?;
+        Ok(interrupted)
     }
 
     /// Items of each status.

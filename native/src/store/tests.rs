@@ -152,6 +152,12 @@ fn the_record_holds_what_a_restart_needs() {
         "a permanent failure was still one attempt sent"
     );
     assert_eq!(store.interrupt_in_flight(job, 7).unwrap(), 1);
+    let counts = store.item_counts(&stored).unwrap();
+    assert_eq!(
+        (counts.in_flight, counts.failed, counts.pending),
+        (0, 1, 2),
+        "the interrupted attempt's item is queued again"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
