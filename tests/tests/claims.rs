@@ -1,7 +1,68 @@
-//! Which process runs a job, and what a runner that died leaves behind: attempts it
-//! left in flight go back to the queue.
+//! Which process runs a job: two processes never both run one; and attempts a dead
+//! runner left in flight go back to the queue.
 
-use convoy_tests::{count, simulated_job, Db, Scratch};
+use convoy_tests::{count, simulated_job, Db, Scratch, PATIENCE};
+
+/// Checks that what the store recorded of job `id` adds up: no attempt row rewritten as
+/// `duplicate`, one succeeded attempt per result, the job's spend the sum of its
+/// attempts' costs.
+fn assert_recorded_once(db: &Db, id: u64, results: u64) {
+    let outcomes = db.attempt_outcomes(id);
+    assert_eq!(outcomes.get("duplicate"), None, "{outcomes:?}");
+    assert_eq!(outcomes.get("succeeded"), Some(&results), "{outcomes:?}");
+    assert_eq!(db.results(id), results);
+    let (spent, billed) = (db.spent_usd(id), db.attempts_cost(id));
+    assert!(
+        (spent - billed).abs() < 1e-9,
+        "spent_usd {spent} against attempts costing {billed}"
+    );
+}
+
+#[test]
+fn two_resumes_started_together_run_a_paused_job_once() {
+    let scratch = Scratch::new("resume-race");
+    let db = || Db::open(&scratch.db());
+    let mut lost_claims = 0;
+    for id in 1..=4u64 {
+        let name = format!("raced-{id}");
+        scratch.write("job.toml", &simulated_job(&name, 40, 4, 40, ""));
+        let runner = scratch.start(&["run", "job.toml"]);
+        scratch.wait_for_status(&name, "nine results", |status| {
+            count(status, "succeeded") >= 9
+        });
+        runner.signal("INT");
+        let paused = runner.wait(PATIENCE);
+        assert_eq!(paused.code, Some(1), "{}", paused.stderr);
+
+        let first = scratch.start(&["resume", &name]);
+        let second = scratch.start(&["resume", &name]);
+        let ended = [first.wait(PATIENCE), second.wait(PATIENCE)];
+        let winners: Vec<_> = ended.iter().filter(|end| end.code == Some(0)).collect();
+        assert_eq!(winners.len(), 1, "exactly one ran it: {ended:#?}");
+        assert!(winners[0]
+            .stderr
+            .contains(&format!("wrote 40 conversations to out/{name}-{id}.jsonl")));
+        let loser = ended.iter().find(|end| end.code != Some(0)).unwrap();
+        assert_eq!(loser.code, Some(1), "{loser:#?}");
+        // The loser either lost the claim, or came late enough to find the job held
+        // and sent its resume to the winner, which refused it.
+        let lost = format!("error: job {id} is being run by another process (pid:");
+        let refused = format!("error: job {id}: cannot resume a job that is running");
+        assert!(
+            loser.stderr.starts_with(&lost) || loser.stderr.trim() == refused,
+            "{}",
+            loser.stderr
+        );
+        lost_claims += u32::from(loser.stderr.starts_with(&lost));
+        assert!(!loser.stderr.contains("wrote"), "{}", loser.stderr);
+
+        let status = scratch.status(&name);
+        assert_eq!(status["status"], "completed");
+        assert_eq!(count(&status, "succeeded"), 40);
+        assert_recorded_once(&db(), id, 40);
+    }
+    eprintln!("the loser lost the claim itself in {lost_claims} of 4 rounds");
+}
 
 #[test]
 fn attempts_a_killed_runner_left_in_flight_are_queued_again_by_a_pause() {

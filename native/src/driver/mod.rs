@@ -155,10 +155,14 @@ impl Driver {
     /// submitted, one that ran before is restored with its in-flight attempts queued
     /// again. A job the driver holds already is left as it is.
     ///
+    /// The claim succeeds only if the job's claim is still the one `job` was read with,
+    /// so that of two processes that read it free at the same time one wins; the job is
+    /// then read again and loaded as it is now.
+    ///
     /// # Errors
     ///
-    /// [`DriverError::Claimed`] when another live process runs it, and store, provider
-    /// and spec errors; the job is not held then.
+    /// [`DriverError::Claimed`] when another live process runs it or claimed it since
+    /// `job` was read, and store, provider and spec errors; the job is not held then.
     pub fn adopt(&mut self, job: &StoredJob) -> Result<(), DriverError> {
         if self.jobs.contains_key(&job.id) {
             return Ok(());
@@ -170,22 +174,32 @@ impl Driver {
                 worker,
             });
         }
-        let loaded = Loaded::load(job)?;
-        if !self
-            .store
-            .claim(job.id, &self.worker, now + LEASE_MS, now, true)?
-        {
+        if !self.store.claim(job, &self.worker, now + LEASE_MS)? {
+            let worker = self.store.job(job.id)?.worker;
             return Err(DriverError::Claimed {
                 job: job.id,
-                worker: job.worker.clone().unwrap_or_default(),
+                worker: worker.unwrap_or_else(|| "a process that has since let it go".into()),
             });
         }
-        if let Err(error) = self.load(job, now) {
-            self.store.release(job.id, &self.worker)?;
-            return Err(error);
+        let loaded = self
+            .store
+            .job(job.id)
+            .map_err(DriverError::from)
+            .and_then(|job| {
+                let loaded = Loaded::load(&job)?;
+                self.load(&job, now)?;
+                Ok(loaded)
+            });
+        match loaded {
+            Ok(loaded) => {
+                self.jobs.insert(job.id, loaded);
+                Ok(())
+            }
+            Err(error) => {
+                self.store.release(job.id, &self.worker)?;
+                Err(error)
+            }
         }
-        self.jobs.insert(job.id, loaded);
-        Ok(())
     }
 
     fn load(&mut self, job: &StoredJob, now: u64) -> Result<(), DriverError> {

@@ -357,25 +357,30 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Claims job `id` for `worker` until `until`, unless another worker holds an
-    /// unexpired claim (`steal` ignores that claim, for a worker known to be dead).
-    /// Returns whether the claim was taken.
+    /// Claims job `seen.id` for `worker` until `until`, provided its claim is still the
+    /// one `seen` holds (the same worker and lease, or none): a compare-and-swap, so that
+    /// of two processes that read the same row and both decided to take the job, exactly
+    /// one does. Returns whether the claim was taken.
     ///
     /// # Errors
     ///
     /// When SQLite refuses.
     pub fn claim(
         &mut self,
-        id: JobId,
+        seen: &StoredJob,
         worker: &str,
         until: u64,
-        now: u64,
-        steal: bool,
     ) -> Result<bool, StoreError> {
         let changed = self.conn.execute(
-            "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1 AND \
-             (?5 OR worker IS NULL OR worker = ?2 OR lease_until IS NULL OR lease_until < ?4)",
-            params![id.0 as i64, worker, until as i64, now as i64, steal],
+            "UPDATE jobs SET worker = ?2, lease_until = ?3 \
+             WHERE id = ?1 AND worker IS ?4 AND lease_until IS ?5",
+            params![
+                seen.id.0 as i64,
+                worker,
+                until as i64,
+                seen.worker,
+                seen.lease_until.map(|at| at as i64)
+            ],
         )?;
         Ok(changed == 1)
     }

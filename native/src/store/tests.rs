@@ -188,14 +188,48 @@ fn commands_wait_until_the_runner_marks_them() {
 }
 
 #[test]
-fn a_claim_holds_against_other_workers_until_it_expires() {
+fn a_claim_is_taken_only_over_the_claim_its_taker_read() {
     let (mut store, dir) = temp_store("claim");
     let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 1);
     let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
-    assert!(store.claim(job, "a", 100, 10, false).unwrap());
-    assert!(!store.claim(job, "b", 200, 50, false).unwrap());
-    assert!(store.claim(job, "b", 200, 101, false).unwrap());
-    assert!(store.claim(job, "c", 300, 150, true).unwrap());
+    let free = store.job(job).unwrap();
+
+    assert!(store.claim(&free, "a", 100).unwrap());
+    assert!(
+        !store.claim(&free, "b", 200).unwrap(),
+        "b read the job free, but a claimed it since"
+    );
+    let held = store.job(job).unwrap();
+    assert_eq!(
+        (held.worker.as_deref(), held.lease_until),
+        (Some("a"), Some(100))
+    );
+
+    assert!(
+        store.claim(&held, "b", 200).unwrap(),
+        "over a's claim as read"
+    );
+    assert!(
+        !store.claim(&held, "c", 300).unwrap(),
+        "a's claim as read is gone"
+    );
+    let taken = store.job(job).unwrap();
+    assert_eq!(taken.worker.as_deref(), Some("b"));
+
+    store.release(job, "a").unwrap();
+    assert_eq!(
+        store.job(job).unwrap().worker.as_deref(),
+        Some("b"),
+        "not a's to give"
+    );
+    store.release(job, "b").unwrap();
+    let released = store.job(job).unwrap();
+    assert_eq!(
+        (released.worker.as_deref(), released.lease_until),
+        (None, None)
+    );
+    assert!(!store.claim(&taken, "c", 300).unwrap());
+    assert!(store.claim(&released, "c", 300).unwrap());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
