@@ -5,8 +5,8 @@
 mod driver;
 
 use convoy_core::{
-    CommandError, Disposition, ErrorPolicy, Event, FailureClass, ItemRecord, ItemStatus, JobId,
-    JobRecord, JobSpec, JobStatus, Outcome, StatusReason, Usage,
+    AttemptId, CommandError, Disposition, ErrorPolicy, Event, FailureClass, ItemRecord, ItemStatus,
+    JobId, JobRecord, JobSpec, JobStatus, Outcome, OutcomeError, StatusReason, Usage,
 };
 
 use driver::{attempt, failure, spec, usage, Driver, JOB};
@@ -504,4 +504,42 @@ fn an_ended_job_can_be_removed_and_restored_while_another_keeps_running() {
     assert_eq!(driver.scheduler.status(JOB), Some(JobStatus::Completed));
     let in_flight = driver.scheduler.progress(other, 10).unwrap().in_flight;
     assert_eq!(in_flight, 1);
+}
+
+#[test]
+fn an_abandoned_job_frees_its_providers_concurrency_and_refuses_its_late_outcomes() {
+    let mut driver = Driver::with_job(spec(4, 2));
+    let other = JobId(2);
+    driver.scheduler.submit(other, spec(3, 2), 0).unwrap();
+    let key = spec(1, 1).provider;
+    driver.scheduler.set_provider_concurrency(&key, Some(2));
+    let started = driver.dispatch();
+    assert_eq!(started.len(), 2);
+    let ours: Vec<AttemptId> = started.iter().copied().filter(|a| a.job == JOB).collect();
+    assert!(!ours.is_empty(), "{started:?}");
+
+    driver.scheduler.pause(JOB, driver.now).unwrap();
+    driver.scheduler.abandon(JOB).unwrap();
+    assert_eq!(driver.scheduler.status(JOB), None);
+    let mut left = Vec::new();
+    while let Some(event) = driver.scheduler.poll_event() {
+        left.push(event);
+    }
+    assert!(left.iter().all(|event| event.job() != JOB), "{left:?}");
+
+    let freed = driver.dispatch();
+    assert_eq!(
+        freed.len(),
+        ours.len(),
+        "the other job takes the freed slots"
+    );
+    assert!(freed.iter().all(|attempt| attempt.job == other));
+    let late = driver
+        .scheduler
+        .handle_outcome(ours[0], Outcome::success(usage(), 10), driver.now);
+    assert_eq!(late, Err(OutcomeError::UnknownJob(ours[0])));
+    assert_eq!(
+        driver.scheduler.abandon(JOB),
+        Err(CommandError::UnknownJob(JOB))
+    );
 }

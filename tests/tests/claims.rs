@@ -1,7 +1,13 @@
-//! Which process runs a job: two processes never both run one; and attempts a dead
-//! runner left in flight go back to the queue.
+//! Which process runs a job: two processes never both run one; a runner that is alive
+//! keeps its job however long it was stopped, and takes the commands sent meanwhile;
+//! and attempts a dead runner left in flight go back to the queue.
+
+use std::time::Duration;
 
 use convoy_tests::{count, simulated_job, Db, Scratch, PATIENCE};
+
+/// Longer than a claim's lease, which is 5 s.
+const PAST_THE_LEASE: Duration = Duration::from_millis(6_000);
 
 /// Checks that what the store recorded of job `id` adds up: no attempt row rewritten as
 /// `duplicate`, one succeeded attempt per result, the job's spend the sum of its
@@ -62,6 +68,55 @@ fn two_resumes_started_together_run_a_paused_job_once() {
         assert_recorded_once(&db(), id, 40);
     }
     eprintln!("the loser lost the claim itself in {lost_claims} of 4 rounds");
+}
+
+#[test]
+fn a_runner_stopped_past_its_lease_keeps_its_job_and_takes_a_pause_sent_meanwhile() {
+    let scratch = Scratch::new("stopped-runner");
+    scratch.write("job.toml", &simulated_job("sleeper", 60, 4, 100, ""));
+    let runner = scratch.start(&["run", "job.toml"]);
+    let running = scratch.wait_for_status("sleeper", "a few results", |status| {
+        count(status, "succeeded") >= 4
+    });
+    let worker = running["runner"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        worker.starts_with(&format!("pid:{}:start:", runner.pid())),
+        "{running}"
+    );
+
+    runner.signal("STOP");
+    std::thread::sleep(PAST_THE_LEASE);
+    let status = scratch.status("sleeper");
+    assert_eq!(status["runner"], worker.as_str(), "still held: {status}");
+    let pause = scratch.start(&["pause", "sleeper"]);
+    // Give the pause time to reach the store while the runner cannot answer.
+    std::thread::sleep(Duration::from_millis(1_000));
+    runner.signal("CONT");
+
+    let paused = pause.wait(PATIENCE);
+    assert_eq!(paused.code, Some(0), "{}", paused.stderr);
+    assert_eq!(
+        paused.stdout.trim(),
+        format!("job 1: paused ({worker} runs it)")
+    );
+    let status = scratch.wait_for_status("sleeper", "in-flight attempts to end", |status| {
+        status["status"] == "paused" && count(status, "in_flight") == 0
+    });
+    assert_eq!(status["runner"], worker.as_str());
+    assert!(count(&status, "succeeded") < 60, "{status}");
+    assert!(runner.stderr().contains("job 1: paused (requested)"));
+    let outcomes = Db::open(&scratch.db()).attempt_outcomes(1);
+    assert_eq!(outcomes.get("interrupted"), None, "{outcomes:?}");
+
+    let cancelled = scratch.run(&["cancel", "sleeper"]);
+    assert!(cancelled.status.success());
+    let ended = runner.wait(PATIENCE);
+    assert_eq!(ended.code, Some(1), "{}", ended.stderr);
+    let status = scratch.status("sleeper");
+    assert_eq!(status["status"], "cancelled");
+    let succeeded = count(&status, "succeeded");
+    assert_eq!(succeeded + count(&status, "cancelled"), 60, "{status}");
+    assert_recorded_once(&Db::open(&scratch.db()), 1, succeeded);
 }
 
 #[test]

@@ -33,9 +33,16 @@ fn pause_and_resume_from_another_process_steer_the_runner() {
         count(status, "succeeded") >= 4
     });
 
+    let runner_name = scratch.status("steered")["runner"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        runner_name.starts_with(&format!("pid:{}:start:", runner.pid())),
+        "{runner_name}"
+    );
     let paused = scratch.run(&["pause", "steered"]);
     assert!(paused.status.success(), "{}", stderr_of(&paused));
-    let runner_name = format!("pid:{}", runner.pid());
     assert_eq!(
         stdout_of(&paused).trim(),
         format!("job 1: paused ({runner_name} runs it)")

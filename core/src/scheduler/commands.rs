@@ -129,14 +129,40 @@ impl Scheduler {
         if !self.jobs[position].status.is_finished() || self.jobs[position].counts.in_flight > 0 {
             return Err(self.illegal(position, "remove"));
         }
-        self.jobs.remove(position);
+        self.drop_job(position);
+        Ok(())
+    }
+
+    /// Forgets a job whatever its state, for a driver that no longer runs it (another
+    /// runner took it over in a shared store). Its events not yet polled are dropped;
+    /// its attempts in flight free their provider's concurrency now, and their outcomes
+    /// must not be handed in (they would be refused as for an unknown job). The tokens
+    /// they reserved stay spent until the buckets refill.
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::UnknownJob`].
+    pub fn abandon(&mut self, job: JobId) -> Result<(), CommandError> {
+        let position = self.position(job)?;
+        let (provider, in_flight) = (
+            self.jobs[position].provider,
+            self.jobs[position].counts.in_flight,
+        );
+        let provider = &mut self.providers[provider];
+        provider.in_flight = provider.in_flight.saturating_sub(in_flight);
+        self.events.retain(|event| event.job() != job);
+        self.drop_job(position);
+        Ok(())
+    }
+
+    fn drop_job(&mut self, position: usize) {
+        let job = self.jobs.remove(position).id;
         self.index.remove(&job);
         for slot in self.index.values_mut() {
             if *slot > position {
                 *slot -= 1;
             }
         }
-        Ok(())
     }
 
     /// Applies a provider's rate-limit headers to the provider of `job`: the buckets

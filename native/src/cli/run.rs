@@ -170,6 +170,16 @@ fn summarize(
     end: &RunEnd,
     out: Option<PathBuf>,
 ) -> Result<u8, Failure> {
+    if let Some(worker) = end.lost.get(&job.id) {
+        return Err(Failure {
+            message: format!(
+                "job {}: another process ({worker}) took it over; this one stopped running it \
+                 and left it to that process",
+                job.id
+            ),
+            code: 1,
+        });
+    }
     let progress = end.progress.get(&job.id).ok_or_else(|| Failure {
         message: format!("job {}: the run ended without a snapshot of it", job.id),
         code: 1,

@@ -18,6 +18,15 @@
 //! again, and the `UNIQUE` result per item keeps exactly one conversation each. A job
 //! that ends is released and removed from the scheduler, so a long-lived driver holds
 //! only the jobs that still run.
+//!
+//! A claim is taken by compare-and-swap on the claim the adopting process read, so two
+//! processes never both run a job ([`held_elsewhere`] says when a claim may be taken
+//! over). Every turn's transaction writes a job only while this process still holds it.
+//! A job found taken over is dropped at once: nothing more is dispatched for it, and
+//! the replies of its attempts still in flight are discarded unrecorded, because the new
+//! runner has already marked those attempts interrupted and queued their items again
+//! (the provider may still bill them; that cost is not counted). The run reports such
+//! jobs in [`RunEnd::lost`].
 
 mod job;
 mod lease;
@@ -90,6 +99,9 @@ pub struct RunEnd {
     pub progress: BTreeMap<JobId, Progress>,
     /// Whether a second interrupt stopped the runner with attempts still in flight.
     pub abandoned: bool,
+    /// Jobs another process took over while this one ran them, with the worker that
+    /// holds each now.
+    pub lost: BTreeMap<JobId, String>,
 }
 
 /// Running jobs: the scheduler, the store and the attempts in flight.
@@ -101,6 +113,8 @@ pub struct Driver {
     replies: mpsc::UnboundedReceiver<(AttemptId, Settled)>,
     sender: mpsc::UnboundedSender<(AttemptId, Settled)>,
     in_flight: usize,
+    /// Jobs lost to another process, and the worker that took each.
+    lost: BTreeMap<JobId, String>,
     conversations: HashMap<AttemptId, String>,
     history: History,
     history_flushed: u64,
@@ -129,6 +143,7 @@ impl Driver {
             replies,
             sender,
             in_flight: 0,
+            lost: BTreeMap::new(),
             conversations: HashMap::new(),
             history,
             history_flushed: now,
@@ -428,6 +443,7 @@ impl Driver {
         Ok(RunEnd {
             progress: last,
             abandoned,
+            lost: std::mem::take(&mut self.lost),
         })
     }
 

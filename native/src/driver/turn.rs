@@ -76,7 +76,8 @@ impl Driver {
 
     /// Writes the events emitted so far, with the totals and a renewed lease of each
     /// job that had events (and of every job once a second), then marks the commands
-    /// handled this turn.
+    /// handled this turn. Jobs the transaction found taken over by another process are
+    /// dropped (see the module docs).
     pub(super) fn commit(&mut self, now: u64) -> Result<Vec<Event>, DriverError> {
         let mut events = Vec::new();
         while let Some(event) = self.scheduler.poll_event() {
@@ -136,12 +137,15 @@ impl Driver {
                 lease: Some((worker.as_str(), now + LEASE_MS)),
             })
             .collect();
-        let duplicates = store.commit_turns(&turns)?;
+        let outcome = store.commit_turns(&turns)?;
         drop(turns);
         drop(facts);
         drop(written);
-        if duplicates > 0 {
-            tracing::warn!(duplicates, "successes for items that already had a result");
+        if outcome.duplicates > 0 {
+            tracing::warn!(
+                duplicates = outcome.duplicates,
+                "successes for items that already had a result"
+            );
         }
 
         for event in &events {
@@ -152,7 +156,30 @@ impl Driver {
         for (id, error) in self.handled.drain(..) {
             self.store.mark_handled(id, error.as_deref(), now)?;
         }
+        for job in outcome.lost {
+            self.drop_lost(job)?;
+        }
         Ok(events)
+    }
+
+    /// Stops running `job`, which another process holds now: nothing more is sent for
+    /// it, and the replies of its attempts in flight will be discarded.
+    fn drop_lost(&mut self, job: JobId) -> Result<(), DriverError> {
+        let worker = self
+            .store
+            .job(job)?
+            .worker
+            .unwrap_or_else(|| "a process that has since let it go".into());
+        tracing::warn!(%job, %worker, "another process took the job over; this one lets it go");
+        if let Some(loaded) = self.jobs.remove(&job) {
+            self.in_flight -= loaded.in_flight;
+        }
+        if let Err(error) = self.scheduler.abandon(job) {
+            tracing::error!(%error, "a lost job could not be dropped");
+        }
+        self.conversations.retain(|attempt, _| attempt.job != job);
+        self.lost.insert(job, worker);
+        Ok(())
     }
 
     pub(super) fn spawn(&mut self, dispatch: Dispatch) {
@@ -188,12 +215,19 @@ impl Driver {
     }
 
     pub(super) fn on_reply(&mut self, attempt: AttemptId, settled: Settled) {
-        self.in_flight -= 1;
         let now = now_ms();
         let Some(loaded) = self.jobs.get_mut(&attempt.job) else {
-            tracing::error!(%attempt.job, "a reply for a job the driver does not hold");
+            if self.lost.contains_key(&attempt.job) {
+                tracing::debug!(
+                    ?attempt,
+                    "reply of a job another process took over, discarded"
+                );
+            } else {
+                tracing::error!(%attempt.job, "a reply for a job the driver does not hold");
+            }
             return;
         };
+        self.in_flight -= 1;
         loaded.in_flight -= 1;
         if !settled.hints.is_empty() {
             let _ = self

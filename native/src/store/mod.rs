@@ -25,7 +25,7 @@ use rusqlite::Connection;
 pub use commands::{Command, PendingCommand};
 pub use jobs::{FailedItem, ItemCounts, StoredJob, StoredResult};
 pub use pages::ItemRow;
-pub use turn::{ItemFacts, Turn};
+pub use turn::{ItemFacts, Turn, Written};
 
 /// The database file used when `--db` is not given.
 pub const DEFAULT_PATH: &str = "convoy.db";

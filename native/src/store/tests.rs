@@ -87,10 +87,10 @@ fn a_second_success_for_an_item_is_kept_as_an_attempt_only() {
         },
         success(second),
     ];
-    let duplicates = store
+    let written = store
         .commit_turn(&turn(job, &events, &conversations))
         .unwrap();
-    assert_eq!(duplicates, 1);
+    assert_eq!(written.duplicates, 1);
     let results = store.results(job).unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].conversation, "{\"turns\":[]}");
@@ -230,6 +230,56 @@ fn a_claim_is_taken_only_over_the_claim_its_taker_read() {
     );
     assert!(!store.claim(&taken, "c", 300).unwrap());
     assert!(store.claim(&released, "c", 300).unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_turn_is_written_only_while_its_worker_holds_the_job() {
+    let (mut store, dir) = temp_store("lost");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 1);
+    let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
+    let free = store.job(job).unwrap();
+    assert!(store.claim(&free, "a", 100).unwrap());
+    let running = [Event::JobStatus {
+        job,
+        status: JobStatus::Running,
+        reason: StatusReason::Requested,
+        at: 12,
+    }];
+    let conversations = HashMap::new();
+
+    let mut by_a = turn(job, &running, &conversations);
+    by_a.lease = Some(("a", 200));
+    let written = store.commit_turn(&by_a).unwrap();
+    assert!(written.lost.is_empty());
+    let stored = store.job(job).unwrap();
+    assert_eq!(
+        (stored.status, stored.lease_until),
+        (JobStatus::Running, Some(200))
+    );
+
+    assert!(store.claim(&stored, "b", 300).unwrap());
+    let cancelled = [Event::JobStatus {
+        job,
+        status: JobStatus::Cancelled,
+        reason: StatusReason::Requested,
+        at: 160,
+    }];
+    let mut late = turn(job, &cancelled, &conversations);
+    late.lease = Some(("a", 260));
+    let written = store.commit_turn(&late).unwrap();
+    assert_eq!(written.lost, [job]);
+    let stored = store.job(job).unwrap();
+    assert_eq!(
+        stored.status,
+        JobStatus::Running,
+        "a's turn was not written"
+    );
+    assert_eq!(
+        (stored.worker.as_deref(), stored.lease_until),
+        (Some("b"), Some(300))
+    );
+    assert_eq!(stored.spent_usd, 0.5, "the totals of a's first turn only");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

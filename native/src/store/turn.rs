@@ -1,5 +1,5 @@
 //! Writing one loop turn of the driver: its events, the job's totals and its lease, in
-//! one transaction.
+//! one transaction, and only while the driver still owns the job.
 
 use std::collections::HashMap;
 
@@ -39,34 +39,56 @@ pub struct Turn<'a> {
     pub spent_usd: f64,
     /// The job's tokens so far.
     pub usage: Usage,
-    /// The runner's claim to renew: worker and new expiry.
+    /// The runner's claim to renew: worker and new expiry. Given, the turn is written
+    /// only if that worker still holds the job.
     pub lease: Option<(&'a str, u64)>,
 }
 
+/// What writing turns did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Successes for items that already had a result (kept as attempts only).
+    pub duplicates: usize,
+    /// Jobs whose turn was not written because another worker holds them now.
+    pub lost: Vec<JobId>,
+}
+
 impl Store {
-    /// Writes `turn` in one transaction. Returns how many successes were duplicates of
-    /// an item that already had its result (kept as attempts only).
+    /// Writes `turn` in one transaction, as [`Store::commit_turns`] writes several.
     ///
     /// # Errors
     ///
     /// When SQLite refuses; nothing of the turn is written then.
-    pub fn commit_turn(&mut self, turn: &Turn<'_>) -> Result<usize, StoreError> {
+    pub fn commit_turn(&mut self, turn: &Turn<'_>) -> Result<Written, StoreError> {
         self.commit_turns(std::slice::from_ref(turn))
     }
 
-    /// Writes the turns of several jobs in one transaction, as [`Store::commit_turn`]
-    /// writes one.
+    /// Writes the turns of several jobs in one transaction. A turn that renews a lease
+    /// is written only if its worker still holds the job: a runner that lost its claim
+    /// to another process (which took its attempts in flight as interrupted and queued
+    /// their items again) must not overwrite what the new runner writes. Such jobs are
+    /// reported in [`Written::lost`], with nothing of their turn written.
     ///
     /// # Errors
     ///
     /// When SQLite refuses; nothing of any turn is written then.
-    pub fn commit_turns(&mut self, turns: &[Turn<'_>]) -> Result<usize, StoreError> {
+    pub fn commit_turns(&mut self, turns: &[Turn<'_>]) -> Result<Written, StoreError> {
         let tx = self.conn.transaction()?;
-        let mut duplicates = 0;
+        let mut written = Written::default();
         for turn in turns {
+            if let Some((worker, until)) = turn.lease {
+                let held = tx.execute(
+                    "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND worker = ?2",
+                    params![turn.job.0 as i64, worker, until as i64],
+                )?;
+                if held == 0 {
+                    written.lost.push(turn.job);
+                    continue;
+                }
+            }
             for event in turn.events {
                 if write_event(&tx, turn, event)? {
-                    duplicates += 1;
+                    written.duplicates += 1;
                 }
             }
             let usage = serde_json::to_string(&turn.usage).expect("usage serializes");
@@ -74,15 +96,9 @@ impl Store {
                 "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
                 params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
             )?;
-            if let Some((worker, until)) = turn.lease {
-                tx.execute(
-                    "UPDATE jobs SET worker = ?2, lease_until = ?3 WHERE id = ?1",
-                    params![turn.job.0 as i64, worker, until as i64],
-                )?;
-            }
         }
         tx.commit()?;
-        Ok(duplicates)
+        Ok(written)
     }
 }
 
