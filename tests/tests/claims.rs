@@ -1,10 +1,11 @@
 //! Which process runs a job: two processes never both run one; a runner that is alive
 //! keeps its job however long it was stopped, and takes the commands sent meanwhile;
-//! and attempts a dead runner left in flight go back to the queue.
+//! a command left for a runner that died is not carried out by the next one; and
+//! attempts a dead runner left in flight go back to the queue.
 
 use std::time::Duration;
 
-use convoy_tests::{count, simulated_job, Db, Scratch, PATIENCE};
+use convoy_tests::{count, eventually, simulated_job, Db, Scratch, PATIENCE};
 
 /// Longer than a claim's lease, which is 5 s.
 const PAST_THE_LEASE: Duration = Duration::from_millis(6_000);
@@ -117,6 +118,40 @@ fn a_runner_stopped_past_its_lease_keeps_its_job_and_takes_a_pause_sent_meanwhil
     let succeeded = count(&status, "succeeded");
     assert_eq!(succeeded + count(&status, "cancelled"), 60, "{status}");
     assert_recorded_once(&Db::open(&scratch.db()), 1, succeeded);
+}
+
+#[test]
+fn a_command_left_for_a_runner_that_died_is_not_carried_out_by_the_next_one() {
+    let scratch = Scratch::new("orphan-command");
+    scratch.write("job.toml", &simulated_job("orphan", 30, 2, 100, ""));
+    let runner = scratch.start(&["run", "job.toml"]);
+    scratch.wait_for_status("orphan", "a first result", |status| {
+        count(status, "succeeded") >= 1
+    });
+
+    runner.signal("STOP");
+    let pause = scratch.start(&["pause", "orphan"]);
+    eventually(PATIENCE, "the pause to wait in the store", || {
+        (Db::open(&scratch.db()).commands(1).len() == 1).then_some(())
+    });
+    let killed = runner.kill();
+    assert_eq!(killed.code, None);
+
+    let resumed = scratch.start(&["resume", "orphan"]).wait(PATIENCE);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    let status = scratch.status("orphan");
+    assert_eq!(status["status"], "completed");
+    assert_eq!(count(&status, "succeeded"), 30);
+
+    let refused = pause.wait(PATIENCE);
+    assert_eq!(refused.code, Some(1), "{}", refused.stdout);
+    let stale = "job 1: the pause command was not carried out: \
+                 the process it was sent to let the job go before taking it";
+    assert_eq!(refused.stderr.trim(), format!("error: {stale}"));
+    assert_eq!(
+        Db::open(&scratch.db()).commands(1),
+        [("pause".to_owned(), true, Some(stale.to_owned()))]
+    );
 }
 
 #[test]

@@ -120,7 +120,8 @@ pub struct Driver {
     history_flushed: u64,
     leases_renewed: u64,
     next_command_poll: u64,
-    handled: Vec<(i64, Option<String>)>,
+    /// Commands taken from the store this turn, by job: id, and the error if refused.
+    handled: BTreeMap<JobId, Vec<(i64, Option<String>)>>,
     dispatching: bool,
     stop_when_idle: bool,
 }
@@ -149,7 +150,7 @@ impl Driver {
             history_flushed: now,
             leases_renewed: now,
             next_command_poll: 0,
-            handled: Vec::new(),
+            handled: BTreeMap::new(),
             dispatching: true,
             stop_when_idle: false,
         })
@@ -189,7 +190,7 @@ impl Driver {
                 worker,
             });
         }
-        if !self.store.claim(job, &self.worker, now + LEASE_MS)? {
+        if !self.store.claim(job, &self.worker, now + LEASE_MS, now)? {
             let worker = self.store.job(job.id)?.worker;
             return Err(DriverError::Claimed {
                 job: job.id,
@@ -211,7 +212,7 @@ impl Driver {
                 Ok(())
             }
             Err(error) => {
-                self.store.release(job.id, &self.worker)?;
+                self.store.release(job.id, &self.worker, now_ms())?;
                 Err(error)
             }
         }
@@ -448,9 +449,10 @@ impl Driver {
     }
 
     fn release_all(&mut self) -> Result<(), DriverError> {
-        self.store.save_history(&self.history, now_ms())?;
+        let now = now_ms();
+        self.store.save_history(&self.history, now)?;
         for job in self.jobs.keys() {
-            self.store.release(*job, &self.worker)?;
+            self.store.release(*job, &self.worker, now)?;
         }
         Ok(())
     }

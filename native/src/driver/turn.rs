@@ -26,8 +26,9 @@ impl Driver {
             })
             .map(|(job, _)| *job)
             .collect();
+        let now = now_ms();
         for job in ended {
-            self.store.release(job, &self.worker)?;
+            self.store.release(job, &self.worker, now)?;
             self.jobs.remove(&job);
             if let Err(error) = self.scheduler.remove(job) {
                 tracing::error!(%error, "an ended job could not be removed");
@@ -68,6 +69,8 @@ impl Driver {
                     "command from the store"
                 );
                 self.handled
+                    .entry(job)
+                    .or_default()
                     .push((pending.id, result.err().map(|error| error.to_string())));
             }
         }
@@ -75,9 +78,9 @@ impl Driver {
     }
 
     /// Writes the events emitted so far, with the totals and a renewed lease of each
-    /// job that had events (and of every job once a second), then marks the commands
-    /// handled this turn. Jobs the transaction found taken over by another process are
-    /// dropped (see the module docs).
+    /// job that had events or handled commands (and of every job once a second), and
+    /// marks the commands handled this turn, in one transaction. Jobs the transaction
+    /// found taken over by another process are dropped (see the module docs).
     pub(super) fn commit(&mut self, now: u64) -> Result<Vec<Event>, DriverError> {
         let mut events = Vec::new();
         while let Some(event) = self.scheduler.poll_event() {
@@ -94,17 +97,19 @@ impl Driver {
             jobs,
             conversations,
             worker,
+            handled,
             ..
         } = self;
         let mut by_job: BTreeMap<JobId, Vec<Event>> = BTreeMap::new();
         for event in &events {
             by_job.entry(event.job()).or_default().push(event.clone());
         }
+        let no_commands = Vec::new();
         let written: Vec<(JobId, &Loaded, Vec<Event>, Progress)> = jobs
             .iter()
             .filter_map(|(job, loaded)| {
                 let own = by_job.remove(job);
-                if own.is_none() && !renew {
+                if own.is_none() && !renew && !handled.contains_key(job) {
                     return None;
                 }
                 let progress = scheduler.progress(*job, now)?;
@@ -135,12 +140,14 @@ impl Driver {
                     ..Default::default()
                 },
                 lease: Some((worker.as_str(), now + LEASE_MS)),
+                handled: handled.get(job).unwrap_or(&no_commands),
             })
             .collect();
         let outcome = store.commit_turns(&turns)?;
         drop(turns);
         drop(facts);
         drop(written);
+        self.handled.clear();
         if outcome.duplicates > 0 {
             tracing::warn!(
                 duplicates = outcome.duplicates,
@@ -152,9 +159,6 @@ impl Driver {
             if let Event::Succeeded { attempt, .. } | Event::LateOutcome { attempt, .. } = event {
                 self.conversations.remove(attempt);
             }
-        }
-        for (id, error) in self.handled.drain(..) {
-            self.store.mark_handled(id, error.as_deref(), now)?;
         }
         for job in outcome.lost {
             self.drop_lost(job)?;

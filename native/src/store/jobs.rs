@@ -360,18 +360,22 @@ impl Store {
     /// Claims job `seen.id` for `worker` until `until`, provided its claim is still the
     /// one `seen` holds (the same worker and lease, or none): a compare-and-swap, so that
     /// of two processes that read the same row and both decided to take the job, exactly
-    /// one does. Returns whether the claim was taken.
+    /// one does. Commands still pending for the job were sent to a runner that let it
+    /// go; they are answered as stale in the same transaction, so that the new runner
+    /// does not carry out what was asked of another. Returns whether the claim was taken.
     ///
     /// # Errors
     ///
-    /// When SQLite refuses.
+    /// When SQLite refuses; nothing changes then.
     pub fn claim(
         &mut self,
         seen: &StoredJob,
         worker: &str,
         until: u64,
+        now: u64,
     ) -> Result<bool, StoreError> {
-        let changed = self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let changed = tx.execute(
             "UPDATE jobs SET worker = ?2, lease_until = ?3 \
              WHERE id = ?1 AND worker IS ?4 AND lease_until IS ?5",
             params![
@@ -382,7 +386,12 @@ impl Store {
                 seen.lease_until.map(|at| at as i64)
             ],
         )?;
-        Ok(changed == 1)
+        if changed == 0 {
+            return Ok(false);
+        }
+        answer_stale(&tx, seen.id, now)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Sets the spend cap of job `id` (`None` lifts it), for the next process that runs
@@ -402,16 +411,23 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up `worker`'s claim on job `id`.
+    /// Gives up `worker`'s claim on job `id`. Commands still pending for the job will
+    /// never be taken by this worker; they are answered as stale in the same
+    /// transaction, so that their senders learn it at once.
     ///
     /// # Errors
     ///
     /// When SQLite refuses.
-    pub fn release(&mut self, id: JobId, worker: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+    pub fn release(&mut self, id: JobId, worker: &str, now: u64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let changed = tx.execute(
             "UPDATE jobs SET worker = NULL, lease_until = NULL WHERE id = ?1 AND worker = ?2",
             params![id.0 as i64, worker],
         )?;
+        if changed == 1 {
+            answer_stale(&tx, id, now)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -467,6 +483,21 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Why a command still pending when its job changed hands was not carried out.
+const STALE_COMMAND: &str = "the process it was sent to let the job go before taking it";
+
+/// Answers every command still pending for `job` as stale.
+fn answer_stale(tx: &rusqlite::Transaction<'_>, job: JobId, now: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE commands SET handled_at = ?2, \
+         error = 'job ' || job_id || ': the ' || command || ' command was not carried out: ' \
+                 || ?3 \
+         WHERE job_id = ?1 AND handled_at IS NULL",
+        params![job.0 as i64, now as i64, STALE_COMMAND],
+    )?;
+    Ok(())
 }
 
 /// The columns of a [`StoredResult`], in the order [`result_from_row`] reads them.

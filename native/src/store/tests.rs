@@ -48,6 +48,7 @@ fn turn<'a>(
         spent_usd: 0.5,
         usage: Usage::new(10, 20),
         lease: None,
+        handled: &[],
     }
 }
 
@@ -194,9 +195,9 @@ fn a_claim_is_taken_only_over_the_claim_its_taker_read() {
     let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
     let free = store.job(job).unwrap();
 
-    assert!(store.claim(&free, "a", 100).unwrap());
+    assert!(store.claim(&free, "a", 100, 10).unwrap());
     assert!(
-        !store.claim(&free, "b", 200).unwrap(),
+        !store.claim(&free, "b", 200, 10).unwrap(),
         "b read the job free, but a claimed it since"
     );
     let held = store.job(job).unwrap();
@@ -206,40 +207,71 @@ fn a_claim_is_taken_only_over_the_claim_its_taker_read() {
     );
 
     assert!(
-        store.claim(&held, "b", 200).unwrap(),
+        store.claim(&held, "b", 200, 150).unwrap(),
         "over a's claim as read"
     );
     assert!(
-        !store.claim(&held, "c", 300).unwrap(),
+        !store.claim(&held, "c", 300, 150).unwrap(),
         "a's claim as read is gone"
     );
     let taken = store.job(job).unwrap();
     assert_eq!(taken.worker.as_deref(), Some("b"));
 
-    store.release(job, "a").unwrap();
+    store.release(job, "a", 160).unwrap();
     assert_eq!(
         store.job(job).unwrap().worker.as_deref(),
         Some("b"),
         "not a's to give"
     );
-    store.release(job, "b").unwrap();
+    store.release(job, "b", 160).unwrap();
     let released = store.job(job).unwrap();
     assert_eq!(
         (released.worker.as_deref(), released.lease_until),
         (None, None)
     );
-    assert!(!store.claim(&taken, "c", 300).unwrap());
-    assert!(store.claim(&released, "c", 300).unwrap());
+    assert!(!store.claim(&taken, "c", 300, 170).unwrap());
+    assert!(store.claim(&released, "c", 300, 170).unwrap());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
-fn a_turn_is_written_only_while_its_worker_holds_the_job() {
+fn commands_pending_when_a_job_changes_hands_are_answered_as_stale() {
+    let (mut store, dir) = temp_store("stale");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 1);
+    let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
+    let stale = |command| {
+        Some(Some(format!(
+            "job {job}: the {command} command was not carried out: \
+             the process it was sent to let the job go before taking it"
+        )))
+    };
+
+    let left = store.send_command(job, Command::Pause, 2).unwrap();
+    let free = store.job(job).unwrap();
+    assert!(store.claim(&free, "a", 100, 10).unwrap());
+    assert_eq!(store.command_result(left).unwrap(), stale("pause"));
+    assert!(store.pending_commands(job).unwrap().is_empty());
+
+    let unanswered = store.send_command(job, Command::Cancel, 20).unwrap();
+    store.release(job, "b", 30).unwrap();
+    assert_eq!(
+        store.command_result(unanswered).unwrap(),
+        None,
+        "b held nothing"
+    );
+    store.release(job, "a", 30).unwrap();
+    assert_eq!(store.command_result(unanswered).unwrap(), stale("cancel"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_turn_is_written_with_its_commands_only_while_its_worker_holds_the_job() {
     let (mut store, dir) = temp_store("lost");
     let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 1);
     let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
     let free = store.job(job).unwrap();
-    assert!(store.claim(&free, "a", 100).unwrap());
+    assert!(store.claim(&free, "a", 100, 10).unwrap());
+    let pause = store.send_command(job, Command::Pause, 11).unwrap();
     let running = [Event::JobStatus {
         job,
         status: JobStatus::Running,
@@ -247,9 +279,11 @@ fn a_turn_is_written_only_while_its_worker_holds_the_job() {
         at: 12,
     }];
     let conversations = HashMap::new();
+    let handled = [(pause, None)];
 
     let mut by_a = turn(job, &running, &conversations);
     by_a.lease = Some(("a", 200));
+    by_a.handled = &handled;
     let written = store.commit_turn(&by_a).unwrap();
     assert!(written.lost.is_empty());
     let stored = store.job(job).unwrap();
@@ -257,16 +291,20 @@ fn a_turn_is_written_only_while_its_worker_holds_the_job() {
         (stored.status, stored.lease_until),
         (JobStatus::Running, Some(200))
     );
+    assert_eq!(store.command_result(pause).unwrap(), Some(None));
 
-    assert!(store.claim(&stored, "b", 300).unwrap());
+    let cancel = store.send_command(job, Command::Cancel, 13).unwrap();
+    assert!(store.claim(&stored, "b", 300, 150).unwrap());
     let cancelled = [Event::JobStatus {
         job,
         status: JobStatus::Cancelled,
         reason: StatusReason::Requested,
         at: 160,
     }];
+    let handled = [(cancel, None)];
     let mut late = turn(job, &cancelled, &conversations);
     late.lease = Some(("a", 260));
+    late.handled = &handled;
     let written = store.commit_turn(&late).unwrap();
     assert_eq!(written.lost, [job]);
     let stored = store.job(job).unwrap();
@@ -280,6 +318,13 @@ fn a_turn_is_written_only_while_its_worker_holds_the_job() {
         (Some("b"), Some(300))
     );
     assert_eq!(stored.spent_usd, 0.5, "the totals of a's first turn only");
+    assert!(
+        matches!(
+            store.command_result(cancel).unwrap(),
+            Some(Some(error)) if error.ends_with("let the job go before taking it")
+        ),
+        "b's claim answered the cancel a took but could not write"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -1,5 +1,6 @@
-//! Writing one loop turn of the driver: its events, the job's totals and its lease, in
-//! one transaction, and only while the driver still owns the job.
+//! Writing one loop turn of the driver: its events, the job's totals, its lease and the
+//! commands it handled, in one transaction, and only while the driver still owns the
+//! job.
 
 use std::collections::HashMap;
 
@@ -42,6 +43,8 @@ pub struct Turn<'a> {
     /// The runner's claim to renew: worker and new expiry. Given, the turn is written
     /// only if that worker still holds the job.
     pub lease: Option<(&'a str, u64)>,
+    /// The commands from the store handled this turn: id, and the error when refused.
+    pub handled: &'a [(i64, Option<String>)],
 }
 
 /// What writing turns did.
@@ -96,6 +99,10 @@ impl Store {
                 "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
                 params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
             )?;
+            for (id, error) in turn.handled {
+                tx.prepare_cached("UPDATE commands SET handled_at = ?2, error = ?3 WHERE id = ?1")?
+                    .execute(params![id, turn.now as i64, error])?;
+            }
         }
         tx.commit()?;
         Ok(written)
