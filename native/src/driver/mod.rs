@@ -44,13 +44,14 @@ use crate::conversation::Settled;
 use crate::provider::ProviderError;
 use crate::store::{now_ms, Command, Store, StoreError, StoredJob};
 use job::Loaded;
+use lease::Renewer;
 pub use lease::{held_elsewhere, worker_alive, worker_name};
 
 /// How often the store is asked for commands from other processes.
 pub const COMMAND_POLL_MS: u64 = 200;
 /// How long a runner's claim on a job holds without renewal.
 pub const LEASE_MS: u64 = 5_000;
-/// How often the claims of jobs without events are renewed.
+/// How often the claims of held jobs are renewed.
 const LEASE_RENEW_MS: u64 = 1_000;
 /// How often history is written back while jobs run.
 const HISTORY_FLUSH_MS: u64 = 5_000;
@@ -119,6 +120,7 @@ pub struct Driver {
     history: History,
     history_flushed: u64,
     leases_renewed: u64,
+    renewer: Option<Renewer>,
     next_command_poll: u64,
     /// Commands taken from the store this turn, by job: id, and the error if refused.
     handled: BTreeMap<JobId, Vec<(i64, Option<String>)>>,
@@ -136,11 +138,15 @@ impl Driver {
         let history = store.history()?;
         let (sender, replies) = mpsc::unbounded_channel();
         let now = now_ms();
+        let worker = worker_name();
+        let renewer = store
+            .path()
+            .and_then(|path| Renewer::start(path, worker.clone()));
         Ok(Self {
             store,
             scheduler: Scheduler::new(seed),
             jobs: BTreeMap::new(),
-            worker: worker_name(),
+            worker,
             replies,
             sender,
             in_flight: 0,
@@ -149,6 +155,7 @@ impl Driver {
             history,
             history_flushed: now,
             leases_renewed: now,
+            renewer,
             next_command_poll: 0,
             handled: BTreeMap::new(),
             dispatching: true,
@@ -209,6 +216,9 @@ impl Driver {
         match loaded {
             Ok(loaded) => {
                 self.jobs.insert(job.id, loaded);
+                if let Some(renewer) = &self.renewer {
+                    renewer.hold(job.id);
+                }
                 Ok(())
             }
             Err(error) => {

@@ -28,6 +28,9 @@ impl Driver {
             .collect();
         let now = now_ms();
         for job in ended {
+            if let Some(renewer) = &self.renewer {
+                renewer.let_go(job);
+            }
             self.store.release(job, &self.worker, now)?;
             self.jobs.remove(&job);
             if let Err(error) = self.scheduler.remove(job) {
@@ -175,6 +178,9 @@ impl Driver {
             .worker
             .unwrap_or_else(|| "a process that has since let it go".into());
         tracing::warn!(%job, %worker, "another process took the job over; this one lets it go");
+        if let Some(renewer) = &self.renewer {
+            renewer.let_go(job);
+        }
         if let Some(loaded) = self.jobs.remove(&job) {
             self.in_flight -= loaded.in_flight;
         }

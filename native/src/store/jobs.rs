@@ -394,6 +394,20 @@ impl Store {
         Ok(true)
     }
 
+    /// Extends `worker`'s lease on job `id` until `until`; returns whether `worker`
+    /// still holds the job.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn renew_lease(&mut self, id: JobId, worker: &str, until: u64) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND worker = ?2",
+            params![id.0 as i64, worker, until as i64],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// Sets the spend cap of job `id` (`None` lifts it), for the next process that runs
     /// it: a job paused at its cap continues only with a higher one.
     ///

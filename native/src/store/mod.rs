@@ -80,6 +80,14 @@ impl Store {
         Ok(Self { conn })
     }
 
+    /// The file the store lives in; `None` for a store in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.conn
+            .path()
+            .filter(|path| !path.is_empty())
+            .map(Path::new)
+    }
+
     /// Opens an existing store without creating one.
     ///
     /// # Errors
