@@ -6,10 +6,11 @@ mod driver;
 
 use convoy_core::{
     AttemptId, CommandError, Disposition, ErrorPolicy, Event, FailureClass, ItemRecord, ItemStatus,
-    JobId, JobRecord, JobSpec, JobStatus, Outcome, OutcomeError, StatusReason, Usage,
+    JobId, JobRecord, JobSpec, JobStatus, Outcome, OutcomeError, RateLimitHints, StatusReason,
+    Usage,
 };
 
-use driver::{attempt, failure, spec, usage, Driver, JOB};
+use driver::{attempt, failure, rate_limited, spec, usage, Driver, JOB};
 
 #[test]
 fn ten_items_at_concurrency_three_never_have_more_than_three_in_flight_and_all_succeed() {
@@ -311,24 +312,28 @@ fn restore_after_a_crash_requeues_in_flight_items_and_keeps_ended_ones() {
                 status: ItemStatus::Succeeded,
                 attempts: 0,
                 dispatches: 1,
+                retry_at: None,
             },
             ItemRecord {
                 index: 1,
                 status: ItemStatus::Failed,
                 attempts: 2,
                 dispatches: 2,
+                retry_at: None,
             },
             ItemRecord {
                 index: 2,
                 status: ItemStatus::InFlight,
                 attempts: 0,
                 dispatches: 1,
+                retry_at: None,
             },
             ItemRecord {
                 index: 3,
                 status: ItemStatus::WaitingRetry,
                 attempts: 1,
                 dispatches: 1,
+                retry_at: None,
             },
         ],
         spent_usd: 5.0,
@@ -370,12 +375,14 @@ fn restore_of_a_job_the_stop_policy_had_tripped_ends_it_failed() {
                 status: ItemStatus::Failed,
                 attempts: 1,
                 dispatches: 1,
+                retry_at: None,
             },
             ItemRecord {
                 index: 1,
                 status: ItemStatus::InFlight,
                 attempts: 0,
                 dispatches: 1,
+                retry_at: None,
             },
         ],
         spent_usd: 0.0,
@@ -542,4 +549,54 @@ fn an_abandoned_job_frees_its_providers_concurrency_and_refuses_its_late_outcome
         driver.scheduler.abandon(JOB),
         Err(CommandError::UnknownJob(JOB))
     );
+}
+
+#[test]
+fn restore_keeps_a_retry_waiting_until_it_is_due_and_a_handed_back_hold_holds_the_rest() {
+    let mut before = Driver::with_job(spec(3, 1));
+    before.dispatch();
+    before.answer(attempt(0, 1), rate_limited(Some(4_000)));
+    assert_eq!(before.scheduler.provider_hold(JOB), Some(4_000));
+    let due = before.events.iter().find_map(|event| match event {
+        Event::RetryScheduled { until, .. } => Some(*until),
+        _ => None,
+    });
+    assert_eq!(due, Some(4_000));
+
+    let record = JobRecord {
+        status: JobStatus::Running,
+        items: vec![ItemRecord {
+            index: 0,
+            status: ItemStatus::WaitingRetry,
+            attempts: 0,
+            dispatches: 1,
+            retry_at: due,
+        }],
+        spent_usd: 0.0,
+        usage: Usage::default(),
+        started_at: Some(0),
+    };
+    let mut after = Driver::new(1);
+    after.now = 1_000;
+    after
+        .scheduler
+        .restore(JOB, spec(3, 1), &record, 1_000)
+        .unwrap();
+    let hold = RateLimitHints {
+        retry_after_ms: Some(4_000 - 1_000),
+        ..RateLimitHints::default()
+    };
+    after.scheduler.handle_hints(JOB, &hold, 1_000).unwrap();
+    assert_eq!(after.item(0), ItemStatus::WaitingRetry);
+    assert_eq!(after.dispatch(), [], "nothing before the hold ends");
+    assert_eq!(after.scheduler.poll_timeout(), Some(4_000));
+
+    after.now = 4_000;
+    assert_eq!(
+        after.dispatch(),
+        [attempt(0, 2)],
+        "the retry first, then the rest"
+    );
+    after.run_to_end();
+    assert_eq!(after.status(), JobStatus::Completed);
 }

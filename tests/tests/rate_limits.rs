@@ -1,9 +1,10 @@
 //! Rate limits end to end: when the provider answers 429 with a retry-after, the
 //! runner sends nothing at all, for any item, until the wait is over, and every item
-//! still succeeds; the mock counts each request that arrives inside a retry-after it
+//! still succeeds, even when the runner that read the 429 is killed and another one
+//! takes the job up; the mock counts each request that arrives inside a retry-after it
 //! gave, so a runner that ignored one would be caught.
 
-use convoy_tests::{count, mock_job, Mock, Scratch, PATIENCE};
+use convoy_tests::{count, eventually, mock_job, Db, Mock, Scratch, PATIENCE};
 
 const KEY: &str = "sk-e2e-rate-limited";
 
@@ -55,6 +56,44 @@ fn anthropic_429_retry_after_is_respected_by_every_item() {
 #[test]
 fn openai_429_retry_after_is_respected_by_every_item() {
     a_429_holds_every_request_until_its_retry_after("openai", "OPENAI_API_KEY");
+}
+
+/// The wait outlives the runner that was told it: killed during the retry-after, it
+/// leaves the wait in the store, and the next runner sends nothing before it is over,
+/// neither the item that was told to wait nor the items never sent.
+#[test]
+fn a_retry_after_holds_the_runner_that_takes_the_job_up_after_a_crash() {
+    let scratch = Scratch::new("retry-after-crash").with_env("ANTHROPIC_API_KEY", KEY);
+    let mock = Mock::start(&["--rpm", "3", "--window-ms", "3000"]);
+    scratch.write(
+        "job.toml",
+        &mock_job("told", "anthropic", &mock.url, 3, 1, ""),
+    );
+    for _ in 0..3 {
+        assert_eq!(mock.send_as(KEY), 200);
+    }
+
+    let runner = scratch.start(&["run", "job.toml"]);
+    scratch.wait_for_status("told", "the job to be stored", |_| true);
+    eventually(PATIENCE, "the 429 to be recorded", || {
+        (Db::open(&scratch.db()).attempts_of_class(1, "rate_limited") >= 1).then_some(())
+    });
+    assert_eq!(runner.kill().code, None);
+    assert_eq!(mock.count("rateLimited"), 1, "{}", mock.stats());
+
+    let resumed = scratch.start(&["resume", "told"]).wait(PATIENCE);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert_eq!(
+        (
+            mock.count("ignoredRetryAfter"),
+            mock.count("ignoredAfterReading")
+        ),
+        (0, 0),
+        "no request arrived before the retry-after passed: {}",
+        mock.stats()
+    );
+    assert_eq!(mock.count("succeeded"), 3 + 3);
+    assert_eq!(count(&scratch.status("told"), "succeeded"), 3);
 }
 
 /// The check above can fail: a client that sends again at once after a 429 is counted,

@@ -107,12 +107,18 @@ pub enum Disposition {
 pub struct ItemRecord {
     /// The item's index.
     pub index: u32,
-    /// Its status; `in_flight` and `waiting_retry` come back as queued.
+    /// Its status; `in_flight` comes back as queued, and so does `waiting_retry`
+    /// unless `retry_at` says when it is due.
     pub status: ItemStatus,
-    /// Attempts used up.
+    /// Attempts used up. The retries after `rate_limited` an item had are not kept:
+    /// after a restart it may be rate limited `max_rate_limited_retries` times again.
     pub attempts: u32,
     /// Dispatches so far, so that new attempt numbers do not repeat old ones.
     pub dispatches: u32,
+    /// When a `waiting_retry` item's next attempt is due (its backoff or the provider's
+    /// retry-after), so that a restart does not send it sooner.
+    #[serde(default)]
+    pub retry_at: Option<u64>,
 }
 
 /// A job as a store remembers it, for [`Scheduler::restore`].

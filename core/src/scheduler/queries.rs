@@ -33,6 +33,14 @@ impl Scheduler {
             .map(|slot| slot.status)
     }
 
+    /// Until when nothing may be sent to the provider of `job`, when a retry-after or a
+    /// used-up limit holds it past the scheduler's time; a driver keeps it across a
+    /// restart and hands it back with [`Scheduler::handle_hints`].
+    pub fn provider_hold(&self, job: JobId) -> Option<u64> {
+        let until = self.providers[self.job(job)?.provider].hold_until;
+        (until > self.now).then_some(until)
+    }
+
     /// An item's attempts used up and dispatches so far.
     pub fn item_attempts(&self, job: JobId, item: u32) -> Option<(u32, u32)> {
         let slot = self.job(job)?.items.get(item as usize)?;

@@ -1,8 +1,11 @@
 //! Adding jobs: fresh ones, ones restored from a store, and the providers they share.
 
+use core::cmp::Reverse;
+
 use super::job::Job;
 use super::{
-    CommandError, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason, SubmitError,
+    CommandError, ItemStatus, JobId, JobRecord, JobStatus, Provider, Scheduler, StatusReason,
+    SubmitError,
 };
 use crate::limits::{RateLimiter, Reservation};
 use crate::spec::{ErrorPolicy, JobSpec, Limits, Plan, SpecError};
@@ -21,7 +24,9 @@ impl Scheduler {
     }
 
     /// Adds a job as a store remembers it, after a restart. Attempts that were in flight
-    /// or waiting to retry are queued again.
+    /// are queued again; items waiting to retry wait until their `retry_at`, or are
+    /// queued again when the record does not say. A provider's retry-after is not part
+    /// of the record: hand it in with [`Scheduler::handle_hints`].
     ///
     /// # Errors
     ///
@@ -63,6 +68,10 @@ impl Scheduler {
             if item.status.is_terminal() {
                 job.ready.remove(&item.index);
                 job.set_status(item.index, item.status);
+            } else if let (ItemStatus::WaitingRetry, Some(due)) = (item.status, item.retry_at) {
+                job.ready.remove(&item.index);
+                job.set_status(item.index, ItemStatus::WaitingRetry);
+                job.waiting.push(Reverse((due, item.index)));
             }
         }
         job.failures = u64::from(job.counts.failed);

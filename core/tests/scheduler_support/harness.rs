@@ -281,6 +281,7 @@ impl Run {
                         status,
                         attempts,
                         dispatches,
+                        retry_at: None,
                     });
                 }
             }

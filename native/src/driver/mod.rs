@@ -36,7 +36,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use convoy_core::{
-    AttemptId, CommandError, Event, History, JobId, JobStatus, Progress, Scheduler, StatusReason,
+    AttemptId, CommandError, Event, History, JobId, JobStatus, Progress, RateLimitHints, Scheduler,
+    StatusReason,
 };
 use tokio::sync::mpsc;
 
@@ -242,6 +243,20 @@ impl Driver {
             self.store.interrupt_in_flight(job.id, now)?;
             self.scheduler
                 .restore(job.id, job.spec.clone(), &record, now)
+                .map_err(|error| invalid(&error))?;
+        }
+        if let Some(until) = self
+            .store
+            .provider_hold(&job.spec.provider)?
+            .filter(|until| *until > now)
+        {
+            // A retry-after heard by an earlier runner, which may have died during it.
+            let hold = RateLimitHints {
+                retry_after_ms: Some(until - now),
+                ..RateLimitHints::default()
+            };
+            self.scheduler
+                .handle_hints(job.id, &hold, now)
                 .map_err(|error| invalid(&error))?;
         }
         if let Some(ms) = job

@@ -130,7 +130,7 @@ impl Driver {
         let turns: Vec<Turn<'_>> = written
             .iter()
             .zip(&facts)
-            .map(|((job, _, events, progress), facts)| Turn {
+            .map(|((job, loaded, events, progress), facts)| Turn {
                 job: *job,
                 now,
                 events,
@@ -144,6 +144,9 @@ impl Driver {
                 },
                 lease: Some((worker.as_str(), now + LEASE_MS)),
                 handled: handled.get(job).unwrap_or(&no_commands),
+                hold: scheduler
+                    .provider_hold(*job)
+                    .map(|until| (loaded.spec.provider.as_str(), until)),
             })
             .collect();
         let outcome = store.commit_turns(&turns)?;

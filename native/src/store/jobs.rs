@@ -245,26 +245,28 @@ impl Store {
     ///
     /// When SQLite refuses or a row is unreadable.
     pub fn load_record(&self, job: &StoredJob) -> Result<JobRecord, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT idx, status, attempts, dispatches FROM items WHERE job_id = ?1")?;
+        let mut statement = self.conn.prepare(
+            "SELECT idx, status, attempts, dispatches, retry_at FROM items WHERE job_id = ?1",
+        )?;
         let rows = statement.query_map(params![job.id.0 as i64], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, i64>(3)?,
+                row.get::<_, Option<i64>>(4)?,
             ))
         })?;
         let mut items = Vec::new();
         for row in rows {
-            let (index, status, attempts, dispatches) = row?;
+            let (index, status, attempts, dispatches, retry_at) = row?;
             let status: ItemStatus = parse_name(job.id.0, "item status", &status)?;
             items.push(ItemRecord {
                 index: index as u32,
                 status,
                 attempts: attempts as u32,
                 dispatches: dispatches as u32,
+                retry_at: retry_at.map(|at| at as u64),
             });
         }
         Ok(JobRecord {
@@ -299,6 +301,24 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(interrupted)
+    }
+
+    /// Until when provider key `provider` asked every caller to wait, as the last
+    /// runner that heard it wrote it down; a restart hands it back to the scheduler.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn provider_hold(&self, provider: &str) -> Result<Option<u64>, StoreError> {
+        let until = self
+            .conn
+            .query_row(
+                "SELECT until FROM holds WHERE provider = ?1",
+                params![provider],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?;
+        Ok(until.map(|at| at as u64))
     }
 
     /// Items of each status.

@@ -77,6 +77,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(schema::SCHEMA)?;
+        schema::migrate(&conn)?;
         Ok(Self { conn })
     }
 

@@ -4,7 +4,9 @@
 //! say which process runs a job and until when its claim holds; one SQLite file has
 //! one runner per job, and the same columns let a shared database hand items to many.
 //! `owners` names the user each job submitted through `convoy serve` belongs to; jobs
-//! of the command line have no owner.
+//! of the command line have no owner. An item waiting to retry keeps when its next
+//! attempt is due (`retry_at`), and `holds` keeps until when a provider key asked every
+//! caller to wait (a retry-after), so that a restart waits too.
 
 /// Creates every table that does not exist yet.
 pub const SCHEMA: &str = r#"
@@ -37,6 +39,7 @@ CREATE TABLE IF NOT EXISTS items (
     attempts    INTEGER NOT NULL DEFAULT 0,
     dispatches  INTEGER NOT NULL DEFAULT 0,
     updated_at  INTEGER NOT NULL,
+    retry_at    INTEGER,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
 
@@ -84,9 +87,26 @@ CREATE TABLE IF NOT EXISTS commands (
 );
 CREATE INDEX IF NOT EXISTS commands_pending ON commands (job_id, handled_at);
 
+CREATE TABLE IF NOT EXISTS holds (
+    provider  TEXT PRIMARY KEY,
+    until     INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS owners (
     job_id  INTEGER PRIMARY KEY REFERENCES jobs (id),
     owner   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS owners_by_owner ON owners (owner, job_id);
 "#;
+
+/// Brings a store made by an earlier version up to [`SCHEMA`]: adds the columns it
+/// lacks.
+pub fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let has_retry_at = conn
+        .prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'retry_at'")?
+        .exists([])?;
+    if !has_retry_at {
+        conn.execute_batch("ALTER TABLE items ADD COLUMN retry_at INTEGER")?;
+    }
+    Ok(())
+}

@@ -49,6 +49,7 @@ fn turn<'a>(
         usage: Usage::new(10, 20),
         lease: None,
         handled: &[],
+        hold: None,
     }
 }
 
@@ -159,6 +160,45 @@ fn the_record_holds_what_a_restart_needs() {
         (0, 1, 2),
         "the interrupted attempt's item is queued again"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_retry_keeps_when_it_is_due_and_a_provider_hold_keeps_its_latest_end() {
+    let (mut store, dir) = temp_store("waits");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 2);
+    let job = store.create_job(&spec, &settings(), 2, None, 1).unwrap();
+    let attempt = AttemptId {
+        job,
+        item: 1,
+        attempt: 1,
+    };
+    let events = [
+        Event::Dispatched { attempt, at: 2 },
+        Event::RetryScheduled {
+            attempt,
+            class: FailureClass::RateLimited,
+            message: "429".into(),
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            latency_ms: 3,
+            until: 9_000,
+            at: 5,
+        },
+    ];
+    let conversations = HashMap::new();
+    let mut waiting = turn(job, &events, &conversations);
+    waiting.hold = Some(("anthropic", 9_000));
+    store.commit_turn(&waiting).unwrap();
+    let mut shorter = turn(job, &[], &conversations);
+    shorter.hold = Some(("anthropic", 7_000));
+    store.commit_turn(&shorter).unwrap();
+
+    let record = store.load_record(&store.job(job).unwrap()).unwrap();
+    assert_eq!(record.items[0].status, ItemStatus::WaitingRetry);
+    assert_eq!(record.items[0].retry_at, Some(9_000));
+    assert_eq!(store.provider_hold("anthropic").unwrap(), Some(9_000));
+    assert_eq!(store.provider_hold("openai").unwrap(), None);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -416,4 +456,32 @@ fn an_item_page_fills_undispatched_items_as_queued_and_filters_by_status() {
     let items: Vec<_> = queued.iter().map(|row| row.item).collect();
     assert_eq!(items, [2, 4]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_store_made_before_retry_times_were_kept_gains_the_column() {
+    let dir = std::env::temp_dir().join(format!("convoy-store-old-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("convoy.db");
+    let _ = std::fs::remove_file(&path);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE items (job_id INTEGER NOT NULL, idx INTEGER NOT NULL, \
+             tier TEXT NOT NULL, parameters TEXT, status TEXT NOT NULL, \
+             attempts INTEGER NOT NULL DEFAULT 0, dispatches INTEGER NOT NULL DEFAULT 0, \
+             updated_at INTEGER NOT NULL, PRIMARY KEY (job_id, idx)) WITHOUT ROWID;",
+        )
+        .unwrap();
+    let mut store = Store::open(&path).unwrap();
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 1);
+    let job = store.create_job(&spec, &settings(), 1, None, 1).unwrap();
+    let record = store.load_record(&store.job(job).unwrap()).unwrap();
+    assert!(record.items.is_empty());
+    drop(store);
+    assert!(
+        Store::open(&path).is_ok(),
+        "opening it again changes nothing"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

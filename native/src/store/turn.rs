@@ -45,6 +45,8 @@ pub struct Turn<'a> {
     pub lease: Option<(&'a str, u64)>,
     /// The commands from the store handled this turn: id, and the error when refused.
     pub handled: &'a [(i64, Option<String>)],
+    /// The job's provider key and until when it is held (a retry-after), if it is.
+    pub hold: Option<(&'a str, u64)>,
 }
 
 /// What writing turns did.
@@ -99,6 +101,13 @@ impl Store {
                 "UPDATE jobs SET spent_usd = ?2, usage = ?3, updated_at = ?4 WHERE id = ?1",
                 params![turn.job.0 as i64, turn.spent_usd, usage, turn.now as i64],
             )?;
+            if let Some((provider, until)) = turn.hold {
+                tx.prepare_cached(
+                    "INSERT INTO holds (provider, until) VALUES (?1, ?2) \
+                     ON CONFLICT (provider) DO UPDATE SET until = MAX(until, excluded.until)",
+                )?
+                .execute(params![provider, until as i64])?;
+            }
             for (id, error) in turn.handled {
                 tx.prepare_cached("UPDATE commands SET handled_at = ?2, error = ?3 WHERE id = ?1")?
                     .execute(params![id, turn.now as i64, error])?;
@@ -109,20 +118,23 @@ impl Store {
     }
 }
 
+/// Writes an item's status; `retry_at` is when its next attempt is due, for an item
+/// waiting to retry.
 fn set_item(
     tx: &Transaction<'_>,
     turn: &Turn<'_>,
     item: u32,
     status: ItemStatus,
+    retry_at: Option<u64>,
 ) -> Result<(), StoreError> {
     let facts = (turn.facts)(item);
     tx.prepare_cached(
         "INSERT INTO items \
-         (job_id, idx, tier, parameters, status, attempts, dispatches, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         (job_id, idx, tier, parameters, status, attempts, dispatches, updated_at, retry_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (job_id, idx) DO UPDATE SET status = excluded.status, \
            attempts = excluded.attempts, dispatches = excluded.dispatches, \
-           updated_at = excluded.updated_at",
+           updated_at = excluded.updated_at, retry_at = excluded.retry_at",
     )?
     .execute(params![
         turn.job.0 as i64,
@@ -132,7 +144,8 @@ fn set_item(
         status.as_str(),
         facts.attempts,
         facts.dispatches,
-        turn.now as i64
+        turn.now as i64,
+        retry_at.map(|at| at as i64)
     ])?;
     Ok(())
 }
@@ -201,7 +214,7 @@ fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<b
             )?;
         }
         Event::Dispatched { attempt, at } => {
-            set_item(tx, turn, attempt.item, ItemStatus::InFlight)?;
+            set_item(tx, turn, attempt.item, ItemStatus::InFlight, None)?;
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO attempts (job_id, idx, attempt, dispatched_at) \
                  VALUES (?1, ?2, ?3, ?4)",
@@ -220,7 +233,7 @@ fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<b
             latency_ms,
             at,
         } => {
-            set_item(tx, turn, attempt.item, ItemStatus::Succeeded)?;
+            set_item(tx, turn, attempt.item, ItemStatus::Succeeded, None)?;
             let conversation = turn
                 .conversations
                 .get(attempt)
@@ -279,11 +292,13 @@ fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<b
             latency_ms,
             at,
         } => {
-            let (status, outcome) = match event {
-                Event::Failed { .. } => (ItemStatus::Failed, "failed"),
-                _ => (ItemStatus::WaitingRetry, "retry"),
+            let (status, outcome, retry_at) = match event {
+                Event::RetryScheduled { until, .. } => {
+                    (ItemStatus::WaitingRetry, "retry", Some(*until))
+                }
+                _ => (ItemStatus::Failed, "failed", None),
             };
-            set_item(tx, turn, attempt.item, status)?;
+            set_item(tx, turn, attempt.item, status, retry_at)?;
             finish_attempt(
                 tx,
                 attempt,
@@ -298,8 +313,8 @@ fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<b
                 },
             )?;
         }
-        Event::Cancelled { item, .. } => set_item(tx, turn, *item, ItemStatus::Cancelled)?,
-        Event::Requeued { item, .. } => set_item(tx, turn, *item, ItemStatus::Queued)?,
+        Event::Cancelled { item, .. } => set_item(tx, turn, *item, ItemStatus::Cancelled, None)?,
+        Event::Requeued { item, .. } => set_item(tx, turn, *item, ItemStatus::Queued, None)?,
         Event::LateOutcome {
             attempt,
             usage,
