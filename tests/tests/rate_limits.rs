@@ -4,7 +4,9 @@
 //! takes the job up; the mock counts each request that arrives inside a retry-after it
 //! gave, so a runner that ignored one would be caught.
 
+use convoy_tests::serve::{Server, ANA};
 use convoy_tests::{count, eventually, mock_job, Db, Mock, Scratch, PATIENCE};
+use serde_json::json;
 
 const KEY: &str = "sk-e2e-rate-limited";
 
@@ -94,6 +96,64 @@ fn a_retry_after_holds_the_runner_that_takes_the_job_up_after_a_crash() {
     );
     assert_eq!(mock.count("succeeded"), 3 + 3);
     assert_eq!(count(&scratch.status("told"), "succeeded"), 3);
+}
+
+/// The jobs `convoy serve` runs on one provider key share one client, and with it the
+/// wait a 429 asks for: once one job read the 429, another job sends nothing before the
+/// retry-after is over, even one whose job file spells the provider's URL with a
+/// trailing slash, which the scheduler counts as a provider of its own and so does not
+/// hold.
+#[test]
+fn a_429_read_by_one_job_of_the_server_holds_its_other_jobs_on_the_same_key() {
+    let scratch = Scratch::new("retry-after-shared");
+    let mock = Mock::start(&["--rpm", "3", "--window-ms", "3000"]);
+    let server = Server::start(
+        &scratch.db(),
+        &["--allow-base-url", &mock.url],
+        &[("ANTHROPIC_API_KEY", KEY)],
+    );
+    let job = |name: &str, url: &str| {
+        json!({
+            "name": name,
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "base_url": url,
+            "concurrency": 1,
+            "max_tokens": 1024,
+            "backoff": {"base_ms": 20, "max_ms": 100},
+            "tiers": {"template": {"input_tokens": 100, "output_tokens": 300}},
+            "batches": [{"tier": "template", "count": 1}]
+        })
+    };
+    for _ in 0..3 {
+        assert_eq!(mock.send_as(KEY), 200);
+    }
+
+    let told = server.submit(ANA, &job("told", &mock.url))["id"]
+        .as_u64()
+        .unwrap();
+    eventually(PATIENCE, "the 429 to be recorded", || {
+        (Db::open(&scratch.db()).attempts_of_class(told, "rate_limited") >= 1).then_some(())
+    });
+    let other = server.submit(ANA, &job("other", &format!("{}/", mock.url)))["id"]
+        .as_u64()
+        .unwrap();
+    for id in [told, other] {
+        let done = server.wait_for(id, ANA, "the job to complete", |job| {
+            job["status"] == "completed"
+        });
+        assert_eq!(done["succeeded"], 1, "{done}");
+    }
+    assert_eq!(
+        (
+            mock.count("ignoredRetryAfter"),
+            mock.count("ignoredAfterReading")
+        ),
+        (0, 0),
+        "no request of either job arrived before the retry-after passed: {}",
+        mock.stats()
+    );
+    assert_eq!(mock.count("succeeded"), 3 + 2);
 }
 
 /// The check above can fail: a client that sends again at once after a 429 is counted,

@@ -8,7 +8,7 @@ use convoy_core::{Dispatch, JobId, JobSpec, Scheduler};
 
 use super::DriverError;
 use crate::prompt::{PromptError, Templates};
-use crate::provider::{AttemptRequest, Provider};
+use crate::provider::{AttemptRequest, Provider, ProviderPool};
 use crate::store::{ItemFacts, StoredJob};
 
 /// A job the driver runs.
@@ -18,6 +18,7 @@ pub(super) struct Loaded {
     pub tier_names: Vec<String>,
     /// Items given by `count` batches; those after them have their own parameters.
     pub batch_items: u64,
+    /// Shared with the driver's other jobs on the same endpoint and key.
     pub provider: Provider,
     /// The name its attempts' statistics are recorded under.
     pub served_model: String,
@@ -29,9 +30,9 @@ pub(super) struct Loaded {
 }
 
 impl Loaded {
-    /// Builds the job's provider and templates.
-    pub fn load(job: &StoredJob) -> Result<Self, DriverError> {
-        let provider = Provider::from_settings(&job.settings.provider)?;
+    /// Takes the job's provider from `providers` and builds its templates.
+    pub fn load(job: &StoredJob, providers: &mut ProviderPool) -> Result<Self, DriverError> {
+        let provider = providers.provider(&job.settings.provider)?;
         let templates = job
             .settings
             .prompt_templates()

@@ -1,7 +1,8 @@
 //! The native driver: one tokio task owns a [`Scheduler`] holding one or many jobs, and
 //! runs its loop. `convoy run` drives one job; `convoy serve` drives every job of its
 //! users in one driver, so that jobs sharing a provider key share its limits and get
-//! their weighted fair share of it.
+//! their weighted fair share of it, and jobs on one endpoint and key share one HTTP
+//! client ([`ProviderPool`]), so that a 429 one of them reads holds them all.
 //!
 //! Each [`Driver::turn`] (1) takes the commands other processes left in the store, (2)
 //! asks the scheduler for every attempt that may start, (3) writes the turn's events,
@@ -42,7 +43,7 @@ use convoy_core::{
 use tokio::sync::mpsc;
 
 use crate::conversation::Settled;
-use crate::provider::ProviderError;
+use crate::provider::{ProviderError, ProviderPool};
 use crate::store::{now_ms, Command, Store, StoreError, StoredJob};
 use job::Loaded;
 use lease::Renewer;
@@ -111,6 +112,8 @@ pub struct Driver {
     store: Store,
     scheduler: Scheduler,
     jobs: BTreeMap<JobId, Loaded>,
+    /// One provider per endpoint and key, shared by the jobs that use it.
+    providers: ProviderPool,
     worker: String,
     replies: mpsc::UnboundedReceiver<(AttemptId, Settled)>,
     sender: mpsc::UnboundedSender<(AttemptId, Settled)>,
@@ -147,6 +150,7 @@ impl Driver {
             store,
             scheduler: Scheduler::new(seed),
             jobs: BTreeMap::new(),
+            providers: ProviderPool::new(),
             worker,
             replies,
             sender,
@@ -210,7 +214,7 @@ impl Driver {
             .job(job.id)
             .map_err(DriverError::from)
             .and_then(|job| {
-                let loaded = Loaded::load(&job)?;
+                let loaded = Loaded::load(&job, &mut self.providers)?;
                 self.load(&job, now)?;
                 Ok(loaded)
             });

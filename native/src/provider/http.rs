@@ -14,10 +14,12 @@ use super::{anthropic, headers, openai, AttemptReply, AttemptRequest, WireFormat
 /// The longest piece of a provider's body quoted in a failure message.
 const QUOTE_CHARS: usize = 200;
 
-/// A provider reached over HTTP. Clones share one connection pool.
+/// A provider reached over HTTP. Clones share one connection pool, and the wait a 429
+/// or a used-up limit asks for.
 #[derive(Debug, Clone)]
 pub struct HttpProvider {
     inner: Arc<Inner>,
+    timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -26,7 +28,6 @@ struct Inner {
     format: WireFormat,
     url: String,
     key: ApiKey,
-    timeout: Duration,
     hold: Hold,
 }
 
@@ -72,10 +73,24 @@ impl HttpProvider {
                 format,
                 url,
                 key,
-                timeout,
                 hold: Hold::default(),
             }),
+            timeout,
         })
+    }
+
+    /// The same provider, sharing this one's client and wait, with attempts limited to
+    /// `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            timeout,
+        }
+    }
+
+    /// Whether `other` shares this provider's client and wait.
+    pub fn shares_client_with(&self, other: &HttpProvider) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The wire format.
@@ -97,7 +112,7 @@ impl HttpProvider {
             return refused;
         }
         let started = Instant::now();
-        let builder = inner.client.post(&inner.url).timeout(inner.timeout);
+        let builder = inner.client.post(&inner.url).timeout(self.timeout);
         let builder = match inner.format {
             WireFormat::Anthropic => builder
                 .header("x-api-key", inner.key.header_value())
@@ -189,7 +204,7 @@ impl HttpProvider {
 
     fn transport_failure(&self, error: &reqwest::Error, started: Instant) -> AttemptReply {
         let message = if error.is_timeout() {
-            format!("timed out after {} ms", self.inner.timeout.as_millis())
+            format!("timed out after {} ms", self.timeout.as_millis())
         } else if error.is_connect() {
             format!("cannot connect: {}", error_chain(error))
         } else {

@@ -42,6 +42,7 @@ mod hold;
 mod http;
 mod key;
 mod openai;
+mod pool;
 mod settings;
 mod simulated;
 
@@ -54,6 +55,7 @@ pub use headers::{
 pub(crate) use http::now_ms;
 pub use http::HttpProvider;
 pub use key::ApiKey;
+pub use pool::ProviderPool;
 pub use settings::{ProviderError, ProviderSettings};
 pub use simulated::SimulatedProvider;
 

@@ -96,7 +96,38 @@ impl ProviderSettings {
     }
 }
 
-pub(super) fn build(settings: &ProviderSettings) -> Result<Provider, ProviderError> {
+/// Where a provider's attempts go, as its settings say once checked.
+pub(super) enum Endpoint {
+    /// The in-process model.
+    Simulated(SimulatedProvider),
+    /// An HTTP API.
+    Http {
+        format: WireFormat,
+        /// The base URL, without a trailing `/`.
+        base_url: String,
+        /// The environment variable holding the key.
+        variable: String,
+        timeout: Duration,
+    },
+}
+
+impl Endpoint {
+    /// What tells one HTTP provider from another: its wire format, where it lives and
+    /// which key it sends. `None` for the simulated model, which no job shares.
+    pub fn share_key(&self) -> Option<String> {
+        match self {
+            Endpoint::Simulated(_) => None,
+            Endpoint::Http {
+                format,
+                base_url,
+                variable,
+                ..
+            } => Some(format!("{format:?} {base_url} {variable}")),
+        }
+    }
+}
+
+pub(super) fn endpoint(settings: &ProviderSettings) -> Result<Endpoint, ProviderError> {
     let timeout = Duration::from_millis(settings.timeout_ms);
     if settings.timeout_ms == 0 {
         return Err(ProviderError::Invalid {
@@ -132,7 +163,7 @@ pub(super) fn build(settings: &ProviderSettings) -> Result<Provider, ProviderErr
                     expected: "probabilities between 0 and 1",
                 });
             }
-            return Ok(Provider::Simulated(SimulatedProvider::new(
+            return Ok(Endpoint::Simulated(SimulatedProvider::new(
                 settings.simulated,
                 settings.seed,
                 scale,
@@ -143,15 +174,50 @@ pub(super) fn build(settings: &ProviderSettings) -> Result<Provider, ProviderErr
             return Err(ProviderError::UnknownKind { kind: other.into() });
         }
     };
+    let base_url = settings.base_url.as_deref().unwrap_or(default_url);
+    Ok(Endpoint::Http {
+        format,
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        variable: settings
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| default_env.into()),
+        timeout,
+    })
+}
 
-    let variable = settings.api_key_env.as_deref().unwrap_or(default_env);
+/// The HTTP provider of an endpoint, with its key read from the environment.
+pub(super) fn connect(
+    format: WireFormat,
+    base_url: &str,
+    variable: &str,
+    timeout: Duration,
+) -> Result<HttpProvider, ProviderError> {
     let key = ApiKey::from_env(variable).ok_or_else(|| ProviderError::MissingKey {
         variable: variable.into(),
     })?;
-    let base_url = settings.base_url.as_deref().unwrap_or(default_url);
-    let http = HttpProvider::new(format, base_url, key, timeout)?;
-    Ok(match format {
+    HttpProvider::new(format, base_url, key, timeout)
+}
+
+/// A provider of `format` over `http`.
+pub(super) fn wrap(format: WireFormat, http: HttpProvider) -> Provider {
+    match format {
         WireFormat::Anthropic => Provider::Anthropic(http),
         WireFormat::OpenAi => Provider::OpenAi(http),
-    })
+    }
+}
+
+pub(super) fn build(settings: &ProviderSettings) -> Result<Provider, ProviderError> {
+    match endpoint(settings)? {
+        Endpoint::Simulated(simulated) => Ok(Provider::Simulated(simulated)),
+        Endpoint::Http {
+            format,
+            base_url,
+            variable,
+            timeout,
+        } => Ok(wrap(
+            format,
+            connect(format, &base_url, &variable, timeout)?,
+        )),
+    }
 }
