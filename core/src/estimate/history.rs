@@ -32,6 +32,25 @@ impl Welford {
         self.m2 += delta * (value - self.mean);
     }
 
+    /// Adds every value `other` saw, as if they had been pushed here (Chan's parallel
+    /// form of Welford's method: counts add, and the mean and squared differences
+    /// combine exactly up to rounding).
+    pub fn merge(&mut self, other: &Welford) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (a, b) = (self.count as f64, other.count as f64);
+        let total = a + b;
+        let delta = other.mean - self.mean;
+        self.mean += delta * b / total;
+        self.m2 += other.m2 + delta * delta * a * b / total;
+        self.count += other.count;
+    }
+
     /// The sample variance; 0 with fewer than two values.
     pub fn variance(&self) -> f64 {
         if self.count < 2 {
@@ -90,6 +109,17 @@ impl TierStats {
             attempts: 0,
             failures: 0,
         }
+    }
+
+    /// Adds everything `other` recorded (of the same model and tier) to these
+    /// statistics, so that a driver can write back only what it added to what another
+    /// process may have stored meanwhile.
+    pub fn merge(&mut self, other: &TierStats) {
+        self.latency_ms.merge(&other.latency_ms);
+        self.input_tokens.merge(&other.input_tokens);
+        self.output_tokens.merge(&other.output_tokens);
+        self.attempts += other.attempts;
+        self.failures += other.failures;
     }
 
     /// Failed attempts over attempts, once there are at least [`MIN_SAMPLES`] attempts.
@@ -152,6 +182,11 @@ impl History {
             .find(|stats| stats.model == model && stats.tier == tier)
     }
 
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.tiers.is_empty()
+    }
+
     /// Every (model, tier) recorded.
     pub fn tiers(&self) -> &[TierStats] {
         &self.tiers
@@ -176,6 +211,32 @@ mod tests {
         values.iter().for_each(|v| stats.push(*v));
         assert_eq!(stats.mean, 5.0);
         assert!((stats.variance() - 32.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merged_statistics_match_those_of_every_value_pushed_into_one() {
+        let values = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0, 11.5, 0.25];
+        let mut all = Welford::default();
+        values.iter().for_each(|v| all.push(*v));
+        for split in 0..=values.len() {
+            let (mut left, mut right) = (Welford::default(), Welford::default());
+            values[..split].iter().for_each(|v| left.push(*v));
+            values[split..].iter().for_each(|v| right.push(*v));
+            left.merge(&right);
+            assert_eq!(left.count, all.count);
+            assert!((left.mean - all.mean).abs() < 1e-12, "split at {split}");
+            assert!((left.m2 - all.m2).abs() < 1e-9, "split at {split}");
+        }
+
+        let mut stored = TierStats::new("m", "t");
+        let mut added = TierStats::new("m", "t");
+        stored.attempts = 4;
+        stored.failures = 1;
+        added.attempts = 6;
+        added.latency_ms.push(3.0);
+        stored.merge(&added);
+        assert_eq!((stored.attempts, stored.failures), (10, 1));
+        assert_eq!(stored.latency_ms, added.latency_ms);
     }
 
     #[test]

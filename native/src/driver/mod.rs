@@ -55,7 +55,7 @@ pub const COMMAND_POLL_MS: u64 = 200;
 pub const LEASE_MS: u64 = 5_000;
 /// How often the claims of held jobs are renewed.
 const LEASE_RENEW_MS: u64 = 1_000;
-/// How often history is written back while jobs run.
+/// How often the statistics recorded are added to the store's while jobs run.
 const HISTORY_FLUSH_MS: u64 = 5_000;
 /// How often the observer sees a job that emits nothing.
 const SHOW_EVERY_MS: u64 = 1_000;
@@ -121,6 +121,7 @@ pub struct Driver {
     /// Jobs lost to another process, and the worker that took each.
     lost: BTreeMap<JobId, String>,
     conversations: HashMap<AttemptId, String>,
+    /// Statistics of the attempts that finished since they were last added to the store.
     history: History,
     history_flushed: u64,
     leases_renewed: u64,
@@ -137,9 +138,8 @@ impl Driver {
     ///
     /// # Errors
     ///
-    /// When the store's history cannot be read.
+    /// None at present: the driver reads nothing from the store until it adopts a job.
     pub fn new(store: Store, seed: u64) -> Result<Self, DriverError> {
-        let history = store.history()?;
         let (sender, replies) = mpsc::unbounded_channel();
         let now = now_ms();
         let worker = worker_name();
@@ -157,7 +157,7 @@ impl Driver {
             in_flight: 0,
             lost: BTreeMap::new(),
             conversations: HashMap::new(),
-            history,
+            history: History::new(),
             history_flushed: now,
             leases_renewed: now,
             renewer,
@@ -360,8 +360,7 @@ impl Driver {
         }
         self.show(now, &events, observer);
         if now >= self.history_flushed + HISTORY_FLUSH_MS {
-            self.store.save_history(&self.history, now)?;
-            self.history_flushed = now;
+            self.flush_history(now)?;
         }
         self.forget_ended()?;
 
@@ -477,9 +476,18 @@ impl Driver {
         })
     }
 
+    /// Adds the statistics recorded since the last flush to the store's, and starts
+    /// afresh, so that each attempt is counted once whatever other processes add.
+    fn flush_history(&mut self, now: u64) -> Result<(), DriverError> {
+        self.store.add_history(&self.history, now)?;
+        self.history = History::new();
+        self.history_flushed = now;
+        Ok(())
+    }
+
     fn release_all(&mut self) -> Result<(), DriverError> {
         let now = now_ms();
-        self.store.save_history(&self.history, now)?;
+        self.flush_history(now)?;
         for job in self.jobs.keys() {
             self.store.release(*job, &self.worker, now)?;
         }

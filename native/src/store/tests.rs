@@ -369,14 +369,30 @@ fn a_turn_is_written_with_its_commands_only_while_its_worker_holds_the_job() {
 }
 
 #[test]
-fn history_survives_a_round_trip_through_the_store() {
+fn history_is_added_to_what_is_stored_rather_than_written_over_it() {
     let (mut store, dir) = temp_store("history");
-    let mut history = convoy_core::History::new();
-    let outcome = convoy_core::Outcome::success(Usage::new(10, 20), 300);
-    history.record("gpt-4o", "template", &outcome);
-    history.record("gpt-4o", "template", &outcome);
-    store.save_history(&history, 5).unwrap();
-    assert_eq!(store.history().unwrap(), history);
+    let outcome = |latency| convoy_core::Outcome::success(Usage::new(10, 20), latency);
+    let mut first = convoy_core::History::new();
+    first.record("gpt-4o", "template", &outcome(300));
+    first.record("gpt-4o", "template", &outcome(500));
+    store.add_history(&first, 5).unwrap();
+    assert_eq!(store.history().unwrap(), first);
+
+    let mut second = convoy_core::History::new();
+    second.record("gpt-4o", "template", &outcome(700));
+    second.record("gpt-4o", "scenario", &outcome(900));
+    store.add_history(&second, 6).unwrap();
+    let mut all = convoy_core::History::new();
+    for latency in [300, 500, 700] {
+        all.record("gpt-4o", "template", &outcome(latency));
+    }
+    let stored = store.history().unwrap();
+    let template = stored.get("gpt-4o", "template").unwrap();
+    let expected = all.get("gpt-4o", "template").unwrap();
+    assert_eq!((template.attempts, template.latency_ms.count), (3, 3));
+    assert_eq!(template.latency_ms.mean, expected.latency_ms.mean);
+    assert!((template.latency_ms.m2 - expected.latency_ms.m2).abs() < 1e-6);
+    assert_eq!(stored.get("gpt-4o", "scenario").unwrap().attempts, 1);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
