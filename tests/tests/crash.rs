@@ -1,12 +1,13 @@
 //! Crash safety: `kill -9` the runner at random moments of a 300-item job, resume it
-//! each time, and the export still holds exactly one conversation per item.
+//! each time, and the export still holds exactly one conversation per item, and the
+//! store's attempts, results and spend add up.
 //!
 //! The moments come from a seeded generator; the seed is printed, and
 //! `CONVOY_TEST_SEED=N` replays a run.
 
 use std::time::Duration;
 
-use convoy_tests::{count, exported_items, mock_job, Dice, Mock, Scratch, PATIENCE};
+use convoy_tests::{count, exported_items, mock_job, Db, Dice, Mock, Scratch, PATIENCE};
 
 const ITEMS: u64 = 300;
 const KILLS: u32 = 12;
@@ -75,8 +76,20 @@ fn killed_at_random_moments_and_resumed_the_job_exports_every_item_once() {
         (0..ITEMS).collect::<Vec<_>>(),
         "every item once: none lost, none twice"
     );
+
+    // What the runners recorded adds up: every result has its one succeeded attempt,
+    // no success was written over another's attempt row, nothing is left in flight,
+    // and the job's spend is what its attempts cost.
+    let db = Db::open(&scratch.db());
+    let outcomes = db.attempt_outcomes(1);
+    assert_eq!(outcomes.get("succeeded"), Some(&ITEMS), "{outcomes:?}");
+    assert_eq!(db.results(1), ITEMS);
+    for unexpected in ["duplicate", "in_flight"] {
+        assert_eq!(outcomes.get(unexpected), None, "{outcomes:?}");
+    }
+    let (spent, billed) = (db.spent_usd(1), db.attempts_cost(1));
     assert!(
-        mock.count("succeeded") >= ITEMS,
-        "replies lost with a killed runner were asked for again"
+        (spent - billed).abs() < 1e-9,
+        "spent_usd {spent} against attempts costing {billed}"
     );
 }
