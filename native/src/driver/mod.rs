@@ -507,3 +507,6 @@ impl Observer for Recorder<'_> {
         self.inner.on_progress(progress, events);
     }
 }
+
+#[cfg(test)]
+mod tests;
