@@ -127,6 +127,7 @@ impl HttpProvider {
             Ok(body) => body,
             Err(error) => return self.transport_failure(&error, started),
         };
+        let body = inner.key.redact_body(&body);
         let latency_ms = elapsed_ms(started);
 
         if status.is_success() {
