@@ -14,6 +14,24 @@ use convoy_core::{
 use driver::{attempt, failure, rate_limited, spec, Driver, JOB};
 
 #[test]
+fn a_retry_after_too_long_to_add_to_the_clock_holds_the_provider_to_the_end_of_time() {
+    let mut driver = Driver::new(3);
+    driver.scheduler.submit(JOB, spec(2, 1), 0).unwrap();
+    assert_eq!(driver.dispatch().len(), 1);
+
+    driver.now = 1_000;
+    driver.answer(attempt(0, 1), rate_limited(Some(u64::MAX)));
+    assert_eq!(driver.scheduler.poll_dispatch(u64::MAX - 1), None);
+    assert_eq!(driver.scheduler.poll_timeout(), Some(u64::MAX));
+    let hints = convoy_core::RateLimitHints {
+        retry_after_ms: Some(u64::MAX),
+        ..Default::default()
+    };
+    driver.scheduler.handle_hints(JOB, &hints, 2_000).unwrap();
+    assert_eq!(driver.scheduler.poll_timeout(), Some(u64::MAX));
+}
+
+#[test]
 fn retry_after_holds_every_job_on_the_provider_until_it_expires() {
     let mut driver = Driver::new(3);
     let other = JobId(2);

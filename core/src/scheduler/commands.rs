@@ -157,7 +157,7 @@ impl Scheduler {
         let provider = &mut self.providers[self.jobs[position].provider];
         provider.limiter.tighten(hints, now);
         if let Some(wait) = hints.retry_after_ms {
-            provider.hold_until = provider.hold_until.max(now + wait);
+            provider.hold_until = provider.hold_until.max(now.saturating_add(wait));
         }
         let used_up = [hints.requests, hints.input_tokens, hints.output_tokens]
             .into_iter()
