@@ -117,8 +117,11 @@ impl Scheduler {
     }
 
     /// Forgets a job that has ended (`Completed`, `Failed` or `Cancelled`), so that a
-    /// long-lived driver holds only the jobs that still run; the providers it used stay,
-    /// with their limits. A removed job may be added again with [`Scheduler::restore`].
+    /// long-lived driver holds only the jobs that still run. The provider it used stays;
+    /// its limits relax to the tightest the jobs still on it state, so a job with tight
+    /// limits slows the others only while it is held (with no job left, the limits stay
+    /// as they were, and so does what the last minute took). A removed job may be added
+    /// again with [`Scheduler::restore`].
     ///
     /// # Errors
     ///
@@ -129,6 +132,7 @@ impl Scheduler {
         if !self.jobs[position].status.is_finished() || self.jobs[position].counts.in_flight > 0 {
             return Err(self.illegal(position, "remove"));
         }
+        let provider = self.jobs[position].provider;
         self.jobs.remove(position);
         self.index.remove(&job);
         for slot in self.index.values_mut() {
@@ -136,6 +140,7 @@ impl Scheduler {
                 *slot -= 1;
             }
         }
+        self.relax_provider(provider);
         Ok(())
     }
 
