@@ -14,6 +14,60 @@ use convoy_core::{
 use driver::{attempt, failure, rate_limited, spec, Driver, JOB};
 
 #[test]
+fn a_retry_after_too_long_to_add_to_the_clock_holds_the_provider_to_the_end_of_time() {
+    let mut driver = Driver::new(3);
+    driver.scheduler.submit(JOB, spec(2, 1), 0).unwrap();
+    assert_eq!(driver.dispatch().len(), 1);
+
+    driver.now = 1_000;
+    driver.answer(attempt(0, 1), rate_limited(Some(u64::MAX)));
+    assert_eq!(driver.scheduler.poll_dispatch(u64::MAX - 1), None);
+    assert_eq!(driver.scheduler.poll_timeout(), Some(u64::MAX));
+    let hints = convoy_core::RateLimitHints {
+        retry_after_ms: Some(u64::MAX),
+        ..Default::default()
+    };
+    driver.scheduler.handle_hints(JOB, &hints, 2_000).unwrap();
+    assert_eq!(driver.scheduler.poll_timeout(), Some(u64::MAX));
+}
+
+#[test]
+fn a_removed_job_no_longer_tightens_the_limits_of_its_provider() {
+    let mut driver = Driver::new(3);
+    let slow = JobId(2);
+    let with_rpm = |items, rpm| JobSpec {
+        limits: Limits {
+            requests_per_minute: Some(rpm),
+            ..Limits::default()
+        },
+        ..spec(items, 10)
+    };
+    driver.scheduler.submit(JOB, with_rpm(100, 600), 0).unwrap();
+    driver.scheduler.submit(slow, with_rpm(1, 1), 0).unwrap();
+
+    // One request a minute binds both jobs while the slow one is held.
+    let started = driver.dispatch();
+    assert_eq!(started.len(), 1);
+    assert_eq!(driver.scheduler.poll_timeout(), Some(60_000));
+    driver.now = 60_000;
+    let started = [started, driver.dispatch()].concat();
+    assert_eq!(started.len(), 2);
+    for attempt in started {
+        driver.succeed(attempt);
+    }
+    assert!(driver.scheduler.status(slow).unwrap().is_finished());
+    driver.scheduler.remove(slow).unwrap();
+
+    // Six hundred a minute once it is gone: one every 100 ms.
+    let mut dispatched = 0;
+    while dispatched < 10 {
+        driver.now = driver.scheduler.poll_timeout().unwrap().max(driver.now);
+        dispatched += driver.dispatch().len();
+    }
+    assert!(driver.now <= 62_000, "at {}", driver.now);
+}
+
+#[test]
 fn retry_after_holds_every_job_on_the_provider_until_it_expires() {
     let mut driver = Driver::new(3);
     let other = JobId(2);

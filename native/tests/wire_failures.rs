@@ -151,3 +151,33 @@ async fn a_closed_port_is_transient_and_keeps_the_key_out() {
     assert!(!format!("{provider:?}").contains(SECRET));
     assert!(format!("{provider:?}").contains("***"));
 }
+
+#[tokio::test]
+async fn waits_too_long_to_add_to_the_clock_are_read_as_an_hour() {
+    let reply = || {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("retry-after", "1e30"),
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", "99999999999999999999h"),
+            ],
+            r#"{"error": {"type": "rate_limit_error", "message": "slow down"}}"#,
+        )
+            .into_response()
+    };
+    let base_url = server(reply).await;
+    for format in [WireFormat::Anthropic, WireFormat::OpenAi] {
+        let provider = provider(format, &base_url, Duration::from_secs(30));
+        let started = convoy::store::now_ms();
+        let reply = provider.attempt(request()).await;
+        let failure = reply.outcome.failure.expect("a 429 is a failure");
+        assert_eq!(failure.class, FailureClass::RateLimited);
+        assert_eq!(failure.retry_after_ms, Some(3_600_000));
+        assert_eq!(reply.hints.retry_after_ms, Some(3_600_000));
+        if let Some(requests) = reply.hints.requests {
+            assert!(requests.reset_at_ms <= convoy::store::now_ms() + 3_600_000);
+            assert!(requests.reset_at_ms >= started + 3_600_000);
+        }
+    }
+}

@@ -117,8 +117,11 @@ impl Scheduler {
     }
 
     /// Forgets a job that has ended (`Completed`, `Failed` or `Cancelled`), so that a
-    /// long-lived driver holds only the jobs that still run; the providers it used stay,
-    /// with their limits. A removed job may be added again with [`Scheduler::restore`].
+    /// long-lived driver holds only the jobs that still run. The provider it used stays;
+    /// its limits relax to the tightest the jobs still on it state, so a job with tight
+    /// limits slows the others only while it is held (with no job left, the limits stay
+    /// as they were, and so does what the last minute took). A removed job may be added
+    /// again with [`Scheduler::restore`].
     ///
     /// # Errors
     ///
@@ -137,7 +140,8 @@ impl Scheduler {
     /// runner took it over in a shared store). Its events not yet polled are dropped;
     /// its attempts in flight free their provider's concurrency now, and their outcomes
     /// must not be handed in (they would be refused as for an unknown job). The tokens
-    /// they reserved stay spent until the buckets refill.
+    /// they reserved stay spent until the buckets refill. The provider's limits relax as
+    /// for [`Scheduler::remove`].
     ///
     /// # Errors
     ///
@@ -155,14 +159,18 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Removes the job at `position` and relaxes its provider's limits to those of the
+    /// jobs still on it.
     fn drop_job(&mut self, position: usize) {
-        let job = self.jobs.remove(position).id;
+        let removed = self.jobs.remove(position);
+        let job = removed.id;
         self.index.remove(&job);
         for slot in self.index.values_mut() {
             if *slot > position {
                 *slot -= 1;
             }
         }
+        self.relax_provider(removed.provider);
     }
 
     /// Applies a provider's rate-limit headers to the provider of `job`: the buckets
@@ -183,7 +191,7 @@ impl Scheduler {
         let provider = &mut self.providers[self.jobs[position].provider];
         provider.limiter.tighten(hints, now);
         if let Some(wait) = hints.retry_after_ms {
-            provider.hold_until = provider.hold_until.max(now + wait);
+            provider.hold_until = provider.hold_until.max(now.saturating_add(wait));
         }
         let used_up = [hints.requests, hints.input_tokens, hints.output_tokens]
             .into_iter()

@@ -139,7 +139,7 @@ impl Scheduler {
                 // try again.
                 let wait = failure.retry_after_ms.unwrap_or(backoff.base_ms);
                 let provider = &mut self.providers[job.provider];
-                provider.hold_until = provider.hold_until.max(now + wait);
+                provider.hold_until = provider.hold_until.max(now.saturating_add(wait));
 
                 slot.rate_limited = slot.rate_limited.saturating_add(1);
                 if u32::from(slot.rate_limited) > job.spec.max_rate_limited_retries {
@@ -161,7 +161,7 @@ impl Scheduler {
                     .rng
                     .up_to(ceiling)
                     .max(failure.retry_after_ms.unwrap_or(0));
-                Some(now + wait)
+                Some(now.saturating_add(wait))
             }
         }
     }

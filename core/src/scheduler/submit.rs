@@ -192,6 +192,32 @@ impl Scheduler {
         }
     }
 
+    /// Sets the limits of `provider` to the tightest of the jobs still on it, and its
+    /// buckets to their largest reservation; with no job left, changes nothing.
+    pub(super) fn relax_provider(&mut self, provider: usize) {
+        let mut jobs = self.jobs.iter().filter(|job| job.provider == provider);
+        let Some(first) = jobs.next() else {
+            return;
+        };
+        let mut limits = first.spec.limits;
+        let mut largest = largest_reservation(&first.spec, &first.plan);
+        for job in jobs {
+            limits = limits.tightest(job.spec.limits);
+            let own = largest_reservation(&job.spec, &job.plan);
+            largest = Reservation {
+                input_tokens: largest.input_tokens.max(own.input_tokens),
+                output_tokens: largest.output_tokens.max(own.output_tokens),
+            };
+        }
+        let now = self.now;
+        let provider = &mut self.providers[provider];
+        if (provider.limits, provider.largest) != (limits, largest) {
+            provider.limits = limits;
+            provider.largest = largest;
+            provider.limiter.configure(limits, largest, now);
+        }
+    }
+
     /// The lowest pass of the active jobs on `provider`, so that a job joining late
     /// does not get a burst of catch-up dispatches.
     pub(super) fn min_pass(&self, provider: usize) -> u64 {

@@ -3,7 +3,13 @@
 //! Every time these functions return is in milliseconds; absolute times are
 //! milliseconds since the Unix epoch.
 
+use convoy_core::RateLimitHints;
 use reqwest::header::HeaderMap;
+
+/// The longest wait a provider's headers may impose: one hour. A longer retry-after or
+/// reset (or one too large to add to the clock) is read as this long, and the provider
+/// is asked again when it passes, rather than holding every job for ever.
+pub const MAX_WAIT_MS: u64 = 3_600_000;
 
 /// Parses a Go-style duration as OpenAI sends it in `x-ratelimit-reset-*`: a sequence
 /// of numbers with units `h`, `m`, `s`, `ms`, `us` (or `µs`) and `ns`, such as `6m0s`,
@@ -120,6 +126,33 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 pub fn parse_retry_after_ms(text: &str) -> Option<u64> {
     let seconds: f64 = text.trim().parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1_000.0).ceil() as u64)
+}
+
+/// `hints` with every wait at most [`MAX_WAIT_MS`] from `now`.
+pub(crate) fn capped(mut hints: RateLimitHints, now: u64) -> RateLimitHints {
+    let latest = now.saturating_add(MAX_WAIT_MS);
+    let mut capped = false;
+    if let Some(wait) = hints.retry_after_ms.filter(|wait| *wait > MAX_WAIT_MS) {
+        capped = true;
+        hints.retry_after_ms = Some(MAX_WAIT_MS.min(wait));
+    }
+    for limit in [
+        &mut hints.requests,
+        &mut hints.input_tokens,
+        &mut hints.output_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if limit.reset_at_ms > latest {
+            capped = true;
+            limit.reset_at_ms = latest;
+        }
+    }
+    if capped {
+        tracing::warn!("the provider asked to wait more than an hour; waiting an hour");
+    }
+    hints
 }
 
 /// The header `name` as trimmed text, if present and readable.

@@ -31,7 +31,7 @@ impl Hold {
             .map(|limit| limit.reset_at_ms);
         let until = hints
             .retry_after_ms
-            .map(|wait| now + wait)
+            .map(|wait| now.saturating_add(wait))
             .into_iter()
             .chain(used_up)
             .max();

@@ -128,11 +128,14 @@ impl HttpProvider {
             Err(error) => return self.transport_failure(&error, started),
         };
         let status = response.status();
+        let now = now_ms();
         let hints = match inner.format {
             WireFormat::Anthropic => anthropic::hints(response.headers()),
-            WireFormat::OpenAi => openai::hints(response.headers(), now_ms()),
+            WireFormat::OpenAi => openai::hints(response.headers(), now),
         };
-        let retry_after_ms = headers::retry_after(response.headers());
+        let hints = headers::capped(hints, now);
+        let retry_after_ms =
+            headers::retry_after(response.headers()).map(|wait| wait.min(headers::MAX_WAIT_MS));
         let wait = RateLimitHints {
             retry_after_ms: hints.retry_after_ms.or(retry_after_ms),
             ..hints
@@ -142,6 +145,7 @@ impl HttpProvider {
             Ok(body) => body,
             Err(error) => return self.transport_failure(&error, started),
         };
+        let body = inner.key.redact_body(&body);
         let latency_ms = elapsed_ms(started);
 
         if status.is_success() {

@@ -1,5 +1,6 @@
 //! API keys, kept out of every message and `Debug` output.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A secret API key. Its `Debug` and `Display` print `***`; only the request builder
@@ -46,6 +47,30 @@ impl ApiKey {
     }
 }
 
+impl ApiKey {
+    /// `body` with every occurrence of the secret replaced by `***`, before any of it is
+    /// quoted: a quote cut short could otherwise keep the first part of the key.
+    pub fn redact_body<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
+        let secret = self.0.as_bytes();
+        let find = |text: &[u8]| {
+            text.windows(secret.len())
+                .position(|window| window == secret)
+        };
+        if secret.is_empty() || find(body).is_none() {
+            return Cow::Borrowed(body);
+        }
+        let mut redacted = Vec::with_capacity(body.len());
+        let mut rest = body;
+        while let Some(at) = find(rest) {
+            redacted.extend_from_slice(&rest[..at]);
+            redacted.extend_from_slice(b"***");
+            rest = &rest[at + secret.len()..];
+        }
+        redacted.extend_from_slice(rest);
+        Cow::Owned(redacted)
+    }
+}
+
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
@@ -79,5 +104,19 @@ mod tests {
             "Incorrect API key provided: *** (***)"
         );
         assert_eq!(key.redact("nothing here".into()), "nothing here");
+    }
+
+    #[test]
+    fn a_quote_of_a_body_cut_short_keeps_no_part_of_the_secret() {
+        let key = ApiKey::new("sk-live-0123456789abcdef");
+        // The key straddles the point where a quoted body is cut.
+        let body = format!("{}{}{}", "x".repeat(190), key.expose(), "y".repeat(100));
+        let quote = super::super::http::describe_body(&key.redact_body(body.as_bytes()));
+        assert!(!quote.contains("sk-live"), "{quote}");
+        assert!(quote.contains("x***y"), "{quote}");
+
+        let twice = format!("a {} b {} c", key.expose(), key.expose());
+        assert_eq!(&key.redact_body(twice.as_bytes())[..], b"a *** b *** c");
+        assert!(matches!(key.redact_body(b"clean"), Cow::Borrowed(_)));
     }
 }

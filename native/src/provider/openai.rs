@@ -105,7 +105,7 @@ pub(super) fn hints(headers: &HeaderMap, now_ms: u64) -> RateLimitHints {
         let reset = headers::text(headers, &format!("x-ratelimit-reset-{name}"))?;
         Some(Remaining {
             remaining,
-            reset_at_ms: now_ms + parse_duration_ms(reset)?,
+            reset_at_ms: now_ms.saturating_add(parse_duration_ms(reset)?),
         })
     };
     RateLimitHints {

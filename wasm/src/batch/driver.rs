@@ -339,6 +339,9 @@ fn show(shared: &Shared) {
     }
 }
 
+/// The longest delay `setTimeout` honours: a signed 32-bit number of milliseconds.
+const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
+
 /// Sets the timer for the scheduler's next deadline, or clears it when there is none.
 fn arm_timer(shared: &Shared, run: &mut Run, now: u64) {
     let deadline = run.scheduler.poll_timeout();
@@ -350,8 +353,10 @@ fn arm_timer(shared: &Shared, run: &mut Run, now: u64) {
         return;
     };
     let tick = run.tick.get_or_insert_with(|| tick(Rc::downgrade(shared)));
-    // A deadline that has passed already is polled on the next turn of the event loop.
-    let delay = at.saturating_sub(now).max(1) as f64;
+    // A deadline that has passed already is polled on the next turn of the event loop;
+    // one beyond what `setTimeout` takes (about 24.8 days, longer fires at once) is
+    // polled at that limit and the timer set again.
+    let delay = at.saturating_sub(now).clamp(1, MAX_TIMEOUT_MS) as f64;
     let handle = set_timeout(tick.as_ref().unchecked_ref(), delay);
     run.timer = Some((at, handle));
 }
