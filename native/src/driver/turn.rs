@@ -167,18 +167,19 @@ impl Driver {
             }
         }
         for job in outcome.lost {
-            self.drop_lost(job)?;
+            self.drop_lost(job);
         }
         Ok(events)
     }
 
     /// Stops running `job`, which another process holds now: nothing more is sent for
     /// it, and the replies of its attempts in flight will be discarded.
-    fn drop_lost(&mut self, job: JobId) -> Result<(), DriverError> {
+    fn drop_lost(&mut self, job: JobId) {
         let worker = self
             .store
-            .job(job)?
-            .worker
+            .job(job)
+            .ok()
+            .and_then(|stored| stored.worker)
             .unwrap_or_else(|| "a process that has since let it go".into());
         tracing::warn!(%job, %worker, "another process took the job over; this one lets it go");
         if let Some(renewer) = &self.renewer {
@@ -192,7 +193,6 @@ impl Driver {
         }
         self.conversations.retain(|attempt, _| attempt.job != job);
         self.lost.insert(job, worker);
-        Ok(())
     }
 
     pub(super) fn spawn(&mut self, dispatch: Dispatch) {
