@@ -7,8 +7,8 @@ mod driver;
 
 use convoy_core::spec::Backoff;
 use convoy_core::{
-    AttemptId, Binding, Event, FailureClass, ItemStatus, JobId, JobSpec, JobStatus, Limits,
-    Priority, RateLimitHints, Remaining, StatusReason,
+    AttemptId, Binding, Event, FailureClass, ItemStatus, JobId, JobRecord, JobSpec, JobStatus,
+    Limits, Priority, RateLimitHints, Remaining, StatusReason, Usage,
 };
 
 use driver::{attempt, failure, rate_limited, spec, Driver, JOB};
@@ -225,6 +225,40 @@ fn the_spend_cap_pauses_the_job_before_a_dispatch_would_cross_it() {
     driver.scheduler.resume(JOB, 0).unwrap();
     driver.run_to_end();
     assert_eq!(driver.status(), JobStatus::Completed);
+}
+
+#[test]
+fn a_job_restored_paused_at_its_spend_cap_still_says_why() {
+    let record = JobRecord {
+        status: JobStatus::Paused,
+        reason: StatusReason::SpendCap,
+        items: vec![],
+        spent_usd: 7.5,
+        usage: Usage::default(),
+        started_at: Some(0),
+    };
+    let mut driver = Driver::new(1);
+    let capped = JobSpec {
+        spend_cap_usd: Some(10.0),
+        ..spec(10, 5)
+    };
+    driver
+        .scheduler
+        .restore(JOB, capped, &record, 1_000)
+        .unwrap();
+    let progress = driver.scheduler.progress(JOB, 1_000).unwrap();
+    assert_eq!(
+        (progress.status, progress.reason),
+        (JobStatus::Paused, StatusReason::SpendCap)
+    );
+    assert!(driver.dispatch().is_empty());
+
+    // A record written before the reason was kept reads as a requested pause.
+    let old: JobRecord = serde_json::from_str(
+        r#"{"status":"paused","items":[],"spentUsd":0.0,"usage":{},"startedAt":null}"#,
+    )
+    .unwrap();
+    assert_eq!(old.reason, StatusReason::Requested);
 }
 
 #[test]

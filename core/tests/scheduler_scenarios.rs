@@ -305,6 +305,7 @@ fn retry_failed_queues_failed_items_again_with_fresh_attempts() {
 fn restore_after_a_crash_requeues_in_flight_items_and_keeps_ended_ones() {
     let record = JobRecord {
         status: JobStatus::Running,
+        reason: StatusReason::Requested,
         items: vec![
             ItemRecord {
                 index: 0,
@@ -364,6 +365,7 @@ fn restore_after_a_crash_requeues_in_flight_items_and_keeps_ended_ones() {
 fn restore_of_a_job_the_stop_policy_had_tripped_ends_it_failed() {
     let record = JobRecord {
         status: JobStatus::Running,
+        reason: StatusReason::Requested,
         items: vec![
             ItemRecord {
                 index: 0,
@@ -492,6 +494,7 @@ fn an_ended_job_can_be_removed_and_restored_while_another_keeps_running() {
 
     let record = JobRecord {
         status: JobStatus::Completed,
+        reason: StatusReason::Finished,
         items: vec![],
         spent_usd: 1.0,
         usage: Usage::default(),

@@ -73,6 +73,7 @@ impl Scheduler {
         }
         // A queued job stays queued, so that its first dispatch starts it as usual.
         job.status = record.status;
+        job.reason = record.reason;
         if job.status == JobStatus::Running {
             job.started_at.get_or_insert(now);
         }

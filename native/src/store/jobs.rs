@@ -269,6 +269,7 @@ impl Store {
         }
         Ok(JobRecord {
             status: job.status,
+            reason: job.reason,
             items,
             spent_usd: job.spent_usd,
             usage: job.usage,
