@@ -336,11 +336,14 @@ fn a_job_whose_attempts_exceed_the_limits_it_would_share_is_refused() {
         max_tokens: 5_000,
         ..spec(2, 1)
     };
+    let checked = driver.scheduler.check(&large).unwrap_err();
     let error = driver.scheduler.submit(JobId(2), large, 0).unwrap_err();
+    assert_eq!(checked, error);
     assert_eq!(
         error.to_string(),
         "max_tokens: 5000 exceeds limits.output_tokens_per_minute (4000), \
          so no attempt could ever start"
     );
     assert_eq!(driver.scheduler.status(JobId(2)), None);
+    assert_eq!(driver.scheduler.check(&spec(2, 1)), Ok(()));
 }

@@ -234,6 +234,57 @@ fn bad_bodies_name_the_field_big_ones_answer_413_and_nothing_is_stored() {
 }
 
 #[test]
+fn a_job_the_scheduler_refuses_next_to_another_is_not_stored_and_the_400_names_the_field() {
+    let scratch = Scratch::new("server-refused");
+    let server = Server::start(&scratch.db(), &[], &[]);
+    // Simulated attempts take 20 s on average: the first job holds the provider key's
+    // limits for the whole test.
+    let job = |name: &str, max_tokens: u32, output_tokens_per_minute: Option<u32>| {
+        json!({
+            "name": name,
+            "concurrency": 1,
+            "max_tokens": max_tokens,
+            "limits": {"output_tokens_per_minute": output_tokens_per_minute},
+            "batches": [{"tier": "template", "count": 5}]
+        })
+    };
+    let first = server.submit(ANA, &job("tight", 1_024, Some(2_000)))["id"]
+        .as_u64()
+        .unwrap();
+    let listed = || -> Vec<u64> {
+        let jobs: Value = server.get("/api/jobs", ANA).json().unwrap();
+        let jobs = jobs["jobs"].as_array().unwrap().clone();
+        jobs.iter().map(|job| job["id"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(listed(), [first]);
+
+    let cases = [
+        (job("large", 4_096, None), "max_tokens"),
+        (
+            job("tighter", 256, Some(512)),
+            "limits.output_tokens_per_minute",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = server.post("/api/jobs", ANA, &body);
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        let error: Value = response.json().unwrap();
+        assert_eq!(error["field"], field, "{error}");
+        assert!(
+            error["error"].as_str().unwrap().starts_with(field),
+            "{error}"
+        );
+        assert_eq!(listed(), [first]);
+    }
+
+    let fits = server.submit(ANA, &job("fits", 1_024, None))["id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(listed(), [fits, first]);
+    assert_eq!(fits, first + 1);
+}
+
+#[test]
 fn an_estimate_comes_before_any_job_and_the_pricing_table_is_served() {
     let scratch = Scratch::new("server-estimate");
     let server = Server::start(&scratch.db(), &[], &[]);

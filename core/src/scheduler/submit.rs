@@ -20,6 +20,19 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Checks that [`Scheduler::submit`] would take `spec` now, next to the jobs held,
+    /// without adding it: a driver that must not store a job the scheduler would refuse
+    /// asks first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::submit`], but for [`SubmitError::DuplicateJob`].
+    pub fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {
+        let plan = spec.plan(&self.pricing)?;
+        self.fits_provider(spec, &plan)?;
+        Ok(())
+    }
+
     /// Adds a job as a store remembers it, after a restart. Attempts that were in flight
     /// or waiting to retry are queued again.
     ///

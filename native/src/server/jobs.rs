@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::auth::User;
 use super::board::stored_progress;
-use super::engine::Answer;
+use super::engine::{Answer, NewJob};
 use super::error::ApiError;
 use super::AppState;
 use crate::cli::estimate_job;
@@ -97,15 +97,15 @@ pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, A
     Ok(file)
 }
 
-/// `POST /api/jobs`: stores the job with its estimate, starts it, answers 201.
+/// `POST /api/jobs`: estimates the job, has the engine check, store and start it, and
+/// answers 201; a job the scheduler refuses is not stored.
 pub async fn create(
     State(state): State<AppState>,
     Extension(User(user)): Extension<User>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let file = job_from_body(&state, &body_bytes(body)?)?;
-    let owner = user.clone();
-    let (job, progress) = state
+    let (file, estimate) = state
         .pool
         .run(move |store| {
             let history = store.history()?;
@@ -117,32 +117,24 @@ pub async fn create(
             })?;
             let estimate = serde_json::to_value(&estimate)
                 .map_err(|error| ApiError::Internal(error.to_string()))?;
-            let total = file.spec.item_count() as u32;
-            let id = store.create_owned_job(
-                &file.spec,
-                &file.settings,
-                total,
-                Some(&estimate),
-                &owner,
-                now_ms(),
-            )?;
-            let job = store.job(id)?;
-            let counts = store.item_counts(&job)?;
-            let progress = stored_progress(&job, counts);
-            Ok((job, progress))
+            Ok((file, estimate))
         })
         .await?;
-    state.board.insert(&job, &user, progress);
-    // TODO: a job the scheduler refuses once stored (its attempts exceed the tighter
-    // limits of another job on its provider key) stays queued and is tried again at
-    // the next start, because the store has no way yet to drop a job.
-    state.engine.adopt(job.id).await?;
+    let id = state
+        .engine
+        .create(NewJob {
+            spec: file.spec,
+            settings: file.settings,
+            estimate,
+            owner: user.clone(),
+        })
+        .await?;
     let bytes = state
         .board
-        .json(job.id, &user)
-        .ok_or_else(|| ApiError::no_job(job.id))?;
+        .json(id, &user)
+        .ok_or_else(|| ApiError::no_job(id))?;
     let mut response = json_bytes(StatusCode::CREATED, bytes);
-    let location = format!("/api/jobs/{}", job.id);
+    let location = format!("/api/jobs/{id}");
     response.headers_mut().insert(
         header::LOCATION,
         location.parse().expect("a valid header value"),
