@@ -285,6 +285,46 @@ fn a_job_the_scheduler_refuses_next_to_another_is_not_stored_and_the_400_names_t
 }
 
 #[test]
+fn a_command_an_ended_job_refuses_answers_409_from_its_stored_state_without_loading_it() {
+    let scratch = Scratch::new("server-ended");
+    let server = Server::start(&scratch.db(), &[], &[]);
+    let body = |count: u64| {
+        json!({
+            "name": "quick",
+            "concurrency": 4,
+            "simulated": {"latency_scale": 0.0},
+            "batches": [{"tier": "template", "count": count}]
+        })
+    };
+    let id = server.submit(ANA, &body(40))["id"].as_u64().unwrap();
+    server.wait_for(id, ANA, "the job to complete", |job| {
+        job["status"] == "completed"
+    });
+
+    // Loading a job reads every item row; with one that cannot be read, a command that
+    // loaded the job could not answer from its state.
+    let db = rusqlite::Connection::open(scratch.db()).unwrap();
+    let garbled = db
+        .execute(
+            "UPDATE items SET status = 'garbled' WHERE job_id = ?1 AND idx = 0",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(garbled, 1);
+    for command in ["pause", "resume", "cancel", "pause"] {
+        let response = server.post(&format!("/api/jobs/{id}/{command}"), ANA, &json!({}));
+        assert_eq!(response.status().as_u16(), 409, "{command}");
+        let conflict: Value = response.json().unwrap();
+        assert_eq!(conflict["status"], "completed");
+        assert_eq!(
+            conflict["error"],
+            format!("job {id}: cannot {command} a job that is completed")
+        );
+    }
+    assert_eq!(server.job(id, ANA)["succeeded"], 40);
+}
+
+#[test]
 fn an_estimate_comes_before_any_job_and_the_pricing_table_is_served() {
     let scratch = Scratch::new("server-estimate");
     let server = Server::start(&scratch.db(), &[], &[]);

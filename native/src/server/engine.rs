@@ -13,14 +13,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use convoy_core::{JobId, JobSpec, SpecError, SubmitError};
+use convoy_core::{CommandError, JobId, JobSpec, JobStatus, SpecError, SubmitError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::board::{stored_progress, Board, BoardObserver};
 use super::error::ApiError;
 use crate::driver::{held_elsewhere, Driver, DriverError};
 use crate::jobfile::JobSettings;
-use crate::store::{now_ms, Command, ItemCounts, Store};
+use crate::store::{now_ms, Command, ItemCounts, Store, StoredJob};
 
 /// How long a shutting-down server waits for the attempts in flight.
 const DRAIN_MS: u64 = 30_000;
@@ -244,7 +244,7 @@ fn handle(driver: &mut Driver, store: &mut Store, board: &Board, request: Reques
             command,
             reply,
         } => {
-            let result = take_up(driver, store, job).and_then(|held| {
+            let result = take_up(driver, store, job, command).and_then(|held| {
                 if !held {
                     return Ok(false);
                 }
@@ -299,12 +299,23 @@ fn create(
     Ok(id)
 }
 
-/// Makes sure the driver holds `job`; `false` when another live process runs it.
-fn take_up(driver: &mut Driver, store: &Store, job: JobId) -> Result<bool, ApiError> {
+/// Makes sure the driver holds `job` to carry out `command`; `false` when another live
+/// process runs it. A job that has ended is not loaded for a command its state refuses:
+/// the refusal comes from its stored state, so that nobody's command on an ended job,
+/// however large, holds up the engine.
+fn take_up(
+    driver: &mut Driver,
+    store: &Store,
+    job: JobId,
+    command: Command,
+) -> Result<bool, ApiError> {
     if driver.holds(job) {
         return Ok(true);
     }
     let stored = store.job(job)?;
+    if let Some(refused) = refused_when_ended(&stored, command) {
+        return Err(refused);
+    }
     if held_elsewhere(&stored, now_ms()).is_some() {
         return Ok(false);
     }
@@ -313,4 +324,20 @@ fn take_up(driver: &mut Driver, store: &Store, job: JobId) -> Result<bool, ApiEr
         Err(DriverError::Claimed { .. }) => Ok(false),
         Err(error) => Err(driver_error(error)),
     }
+}
+
+/// The 409 of `command` on a job that has ended, when its state refuses it: only retry
+/// is allowed, and only on a completed or failed job.
+fn refused_when_ended(stored: &StoredJob, command: Command) -> Option<ApiError> {
+    let allowed = match stored.status {
+        JobStatus::Completed | JobStatus::Failed => command == Command::Retry,
+        JobStatus::Cancelled => false,
+        _ => true,
+    };
+    let illegal = CommandError::Illegal {
+        job: stored.id,
+        status: stored.status,
+        command: command.as_str(),
+    };
+    (!allowed).then(|| illegal.into())
 }
