@@ -287,7 +287,7 @@ fn a_job_the_scheduler_refuses_next_to_another_is_not_stored_and_the_400_names_t
 #[test]
 fn a_command_an_ended_job_refuses_answers_409_from_its_stored_state_without_loading_it() {
     let scratch = Scratch::new("server-ended");
-    let server = Server::start(&scratch.db(), &[], &[]);
+    let server = Server::start(&scratch.db(), &["--max-items", "40"], &[]);
     let body = |count: u64| {
         json!({
             "name": "quick",
@@ -296,6 +296,17 @@ fn a_command_an_ended_job_refuses_answers_409_from_its_stored_state_without_load
             "batches": [{"tier": "template", "count": count}]
         })
     };
+    for path in ["/api/jobs", "/api/estimate"] {
+        let response = server.post(path, ANA, &body(41));
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let error: Value = response.json().unwrap();
+        assert_eq!(error["field"], "batches", "{error}");
+        assert_eq!(
+            error["error"],
+            "batches: 41 items is over this server's limit of 40 items a job \
+             (convoy serve --max-items)"
+        );
+    }
     let id = server.submit(ANA, &body(40))["id"].as_u64().unwrap();
     server.wait_for(id, ANA, "the job to complete", |job| {
         job["status"] == "completed"

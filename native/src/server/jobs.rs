@@ -54,8 +54,8 @@ fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
 }
 
 /// Reads a job from a request body as [`jobfile::parse_body`] does, and applies the
-/// server's own rules: no other key variable, only base URLs the server allows, and a
-/// provider that can be built (its key is set).
+/// server's own rules: at most `--max-items` items, no other key variable, only base
+/// URLs the server allows, and a provider that can be built (its key is set).
 pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|error| ApiError::BadRequest {
@@ -72,6 +72,17 @@ pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, A
             message: error.to_string(),
         }
     })?;
+    let items = file.spec.item_count();
+    if items > state.max_items {
+        return Err(ApiError::field(
+            "batches",
+            format!(
+                "batches: {items} items is over this server's limit of {} items a job \
+                 (convoy serve --max-items)",
+                state.max_items
+            ),
+        ));
+    }
     let provider = &file.settings.provider;
     if provider.api_key_env.is_some() {
         return Err(ApiError::field(

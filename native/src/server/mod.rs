@@ -51,6 +51,8 @@ use crate::store::{now_ms, Store, StoreError};
 
 /// The largest request body taken: 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
+/// The most items one job may have when `--max-items` is not given.
+pub const DEFAULT_MAX_ITEMS: u64 = 1_000_000;
 
 /// The options of `convoy serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -71,6 +73,16 @@ pub struct ServeArgs {
     /// server's API keys go to no other URL than these and the vendors' own.
     #[arg(long = "allow-base-url", value_name = "URL")]
     pub allow_base_url: Vec<String>,
+    /// The most items one job may have; a larger job is refused. Cancelling, restarting
+    /// or taking up a job costs time in proportion to its items, time in which the
+    /// other jobs wait.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_ITEMS,
+        value_parser = clap::value_parser!(u64).range(1..=convoy_core::spec::MAX_ITEMS),
+    )]
+    pub max_items: u64,
 }
 
 /// Why the server could not start or stopped.
@@ -113,6 +125,7 @@ pub(crate) struct AppState {
     pool: Arc<Pool>,
     engine: Engine,
     allowed_urls: Arc<Vec<String>>,
+    max_items: u64,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -171,6 +184,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> Result<(), ServeError> {
                 .map(|url| url.trim_end_matches('/').to_owned())
                 .collect(),
         ),
+        max_items: args.max_items,
         shutdown: shutdown.clone(),
     };
     let www = args.www.clone().unwrap_or_else(pages::default_www);
