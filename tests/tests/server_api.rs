@@ -107,6 +107,15 @@ fn pause_and_resume_go_through_the_api_and_illegal_commands_answer_409_with_the_
     let cancel = server.post(&format!("/api/jobs/{id}/cancel"), ANA, &json!({}));
     assert_eq!(cancel.status().as_u16(), 409);
     assert_eq!(cancel.json::<Value>().unwrap()["status"], "completed");
+    let retry = server.post(&format!("/api/jobs/{id}/retry"), ANA, &json!({}));
+    assert_eq!(retry.status().as_u16(), 409);
+    let conflict: Value = retry.json().unwrap();
+    assert_eq!(conflict["status"], "completed");
+    assert_eq!(
+        conflict["error"],
+        format!("job {id}: nothing to retry, every item succeeded")
+    );
+    assert_eq!(server.job(id, ANA)["status"], "completed");
     assert_eq!(
         export_items(&server.export(id, ANA)),
         (0..30).collect::<Vec<u64>>()
