@@ -1,6 +1,6 @@
 //! The engine: one task that owns the [`Driver`] of every job the server runs, and the
-//! requests the handlers send it (check, store and take up a new job; carry out a
-//! command).
+//! requests the handlers and the watcher send it (check, store and take up a new job;
+//! take up a stored one; carry out a command).
 //!
 //! A request is answered only after the turn that wrote its effect, so a job the API
 //! called created, paused or resumed is so in the store too. A new job is checked
@@ -51,6 +51,10 @@ enum Request {
         job: Box<NewJob>,
         reply: oneshot::Sender<Result<JobId, ApiError>>,
     },
+    Adopt {
+        job: JobId,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
     Command {
         job: JobId,
         command: Command,
@@ -94,6 +98,19 @@ impl Engine {
             reply,
         })
         .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Takes up a stored job that has not ended and that no live process runs, answering
+    /// once its first turn is written; a job the engine holds already, one that ended and
+    /// one another process runs are left as they are.
+    ///
+    /// # Errors
+    ///
+    /// What the driver refused, and [`ApiError::Internal`] when the engine has stopped.
+    pub async fn adopt(&self, job: JobId) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Adopt { job, reply }).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -179,6 +196,7 @@ fn refusal(spec: &JobSpec, error: SubmitError) -> ApiError {
 /// An answer to send once the next turn is written.
 enum Ack {
     Create(oneshot::Sender<Result<JobId, ApiError>>, JobId),
+    Adopt(oneshot::Sender<Result<(), ApiError>>),
     Command(oneshot::Sender<Result<Answer, ApiError>>),
 }
 
@@ -199,6 +217,7 @@ async fn run(
         for ack in acks.drain(..) {
             match ack {
                 Ack::Create(reply, job) => drop(reply.send(Ok(job))),
+                Ack::Adopt(reply) => drop(reply.send(Ok(()))),
                 Ack::Command(reply) => drop(reply.send(Ok(Answer::Done))),
             }
         }
@@ -239,12 +258,23 @@ fn handle(driver: &mut Driver, store: &mut Store, board: &Board, request: Reques
                 None
             }
         },
+        Request::Adopt { job, reply } => match take_up(driver, store, job, None) {
+            Ok(true) => Some(Ack::Adopt(reply)),
+            Ok(false) => {
+                let _ = reply.send(Ok(()));
+                None
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                None
+            }
+        },
         Request::Command {
             job,
             command,
             reply,
         } => {
-            let result = take_up(driver, store, job, command).and_then(|held| {
+            let result = take_up(driver, store, job, Some(command)).and_then(|held| {
                 if !held {
                     return Ok(false);
                 }
@@ -299,22 +329,29 @@ fn create(
     Ok(id)
 }
 
-/// Makes sure the driver holds `job` to carry out `command`; `false` when another live
-/// process runs it. A job that has ended is not loaded for a command its state refuses:
-/// the refusal comes from its stored state, so that nobody's command on an ended job,
-/// however large, holds up the engine.
+/// Makes sure the driver holds `job`, to carry out `command` when there is one; `false`
+/// when another live process runs it, or when there is no command and the job ended. A
+/// job that has ended is not loaded for a command its state refuses: the refusal comes
+/// from its stored state, so that nobody's command on an ended job, however large,
+/// holds up the engine.
 fn take_up(
     driver: &mut Driver,
     store: &Store,
     job: JobId,
-    command: Command,
+    command: Option<Command>,
 ) -> Result<bool, ApiError> {
     if driver.holds(job) {
         return Ok(true);
     }
     let stored = store.job(job)?;
-    if let Some(refused) = refused_when_ended(&stored, command) {
-        return Err(refused);
+    match command {
+        Some(command) => {
+            if let Some(refused) = refused_when_ended(&stored, command) {
+                return Err(refused);
+            }
+        }
+        None if stored.status.is_finished() => return Ok(false),
+        None => {}
     }
     if held_elsewhere(&stored, now_ms()).is_some() {
         return Ok(false);

@@ -4,6 +4,7 @@
 //! - `auth`: bearer tokens to users, compared in constant time;
 //! - `board`: every job's latest view in memory, and its subscribers;
 //! - `engine`: the task that owns the driver of every running job;
+//! - `watcher`: the jobs other processes run, followed through the store;
 //! - `jobs`, `events`, `estimate`: the JSON API and its server-sent events;
 //! - `metrics`, `openapi`, `pages`: Prometheus text, the OpenAPI description, `www/`.
 //!
@@ -11,7 +12,8 @@
 //! limits and get their weighted fair share of it. After a restart, even after
 //! `SIGKILL`, the server takes up every unfinished job it owns, as `convoy resume`
 //! would: attempts that were in flight are sent again, and each item keeps exactly one
-//! result. On `SIGINT` or `SIGTERM` it stops taking requests, lets the attempts in
+//! result. A job that another process runs meanwhile is followed through the store,
+//! and taken up within seconds once no live process runs it. On `SIGINT` or `SIGTERM` it stops taking requests, lets the attempts in
 //! flight finish without starting new ones, and leaves its jobs running in the store
 //! for the next start.
 
@@ -26,6 +28,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod pool;
+mod watcher;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -173,10 +176,17 @@ pub async fn serve(db: &Path, args: ServeArgs) -> Result<(), ServeError> {
 
     let (stop, shutdown) = watch::channel(false);
     let (engine, mut engine_task) = Engine::start(driver, store, board.clone(), shutdown.clone());
+    let pool = Pool::new(db.to_path_buf());
+    tokio::spawn(watcher::run(
+        pool.clone(),
+        board.clone(),
+        engine.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         tokens: Arc::new(tokens),
         board,
-        pool: Pool::new(db.to_path_buf()),
+        pool,
         engine,
         allowed_urls: Arc::new(
             args.allow_base_url
