@@ -364,11 +364,12 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = job_id(&id)?;
-    let view = state
+    state
         .board
         .view(job, &user)
         .ok_or_else(|| ApiError::no_job(&id))?;
     let stored = state.pool.run(move |store| Ok(store.job(job)?)).await?;
+    let filename = crate::export::file_name(&stored);
     let pool = state.pool.clone();
     let chunks = futures_util::stream::unfold(Some(None::<u32>), move |cursor| {
         let pool = pool.clone();
@@ -393,18 +394,6 @@ pub async fn export(
             }
         }
     });
-    let filename = format!(
-        "{}-{}.jsonl",
-        view.name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            })
-            .collect::<String>(),
-        view.id
-    );
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),
