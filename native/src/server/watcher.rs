@@ -100,23 +100,33 @@ fn look(store: &mut Store, shown: Vec<JobId>) -> Result<Vec<Found>, ApiError> {
     let me = worker_name();
     let mut found = Vec::new();
     for id in ids {
-        let job = store.job(id)?;
-        let ours = job.worker.as_deref() == Some(me.as_str())
-            && job.lease_until.is_some_and(|until| until >= now);
-        if ours {
-            continue;
+        match look_at(store, id, now, &me) {
+            Ok(Some(job)) => found.push(job),
+            Ok(None) => {}
+            // One unreadable job must not keep the others from being followed.
+            Err(error) => tracing::warn!(%id, %error, "cannot read the job"),
         }
-        let Some(owner) = store.owner(id)? else {
-            continue;
-        };
-        let orphan = !job.status.is_finished() && held_elsewhere(&job, now).is_none();
-        let progress = stored_progress(&job, store.item_counts(&job)?);
-        found.push(Found {
-            job,
-            owner,
-            progress,
-            orphan,
-        });
     }
     Ok(found)
+}
+
+/// Job `id`, unless the engine (whose worker name is `me`) runs it or it has no owner.
+fn look_at(store: &Store, id: JobId, now: u64, me: &str) -> Result<Option<Found>, ApiError> {
+    let job = store.job(id)?;
+    let ours =
+        job.worker.as_deref() == Some(me) && job.lease_until.is_some_and(|until| until >= now);
+    if ours {
+        return Ok(None);
+    }
+    let Some(owner) = store.owner(id)? else {
+        return Ok(None);
+    };
+    let orphan = !job.status.is_finished() && held_elsewhere(&job, now).is_none();
+    let progress = stored_progress(&job, store.item_counts(&job)?);
+    Ok(Some(Found {
+        job,
+        owner,
+        progress,
+        orphan,
+    }))
 }
