@@ -7,8 +7,8 @@ mod driver;
 
 use convoy_core::spec::Backoff;
 use convoy_core::{
-    AttemptId, Binding, Event, FailureClass, ItemStatus, JobId, JobSpec, JobStatus, Limits,
-    Priority, RateLimitHints, Remaining, StatusReason,
+    AttemptId, Binding, Event, FailureClass, ItemStatus, JobId, JobRecord, JobSpec, JobStatus,
+    Limits, Priority, RateLimitHints, Remaining, StatusReason, Usage,
 };
 
 use driver::{attempt, failure, rate_limited, spec, Driver, JOB};
@@ -282,6 +282,40 @@ fn the_spend_cap_pauses_the_job_before_a_dispatch_would_cross_it() {
 }
 
 #[test]
+fn a_job_restored_paused_at_its_spend_cap_still_says_why() {
+    let record = JobRecord {
+        status: JobStatus::Paused,
+        reason: StatusReason::SpendCap,
+        items: vec![],
+        spent_usd: 7.5,
+        usage: Usage::default(),
+        started_at: Some(0),
+    };
+    let mut driver = Driver::new(1);
+    let capped = JobSpec {
+        spend_cap_usd: Some(10.0),
+        ..spec(10, 5)
+    };
+    driver
+        .scheduler
+        .restore(JOB, capped, &record, 1_000)
+        .unwrap();
+    let progress = driver.scheduler.progress(JOB, 1_000).unwrap();
+    assert_eq!(
+        (progress.status, progress.reason),
+        (JobStatus::Paused, StatusReason::SpendCap)
+    );
+    assert!(driver.dispatch().is_empty());
+
+    // A record written before the reason was kept reads as a requested pause.
+    let old: JobRecord = serde_json::from_str(
+        r#"{"status":"paused","items":[],"spentUsd":0.0,"usage":{},"startedAt":null}"#,
+    )
+    .unwrap();
+    assert_eq!(old.reason, StatusReason::Requested);
+}
+
+#[test]
 fn a_request_limit_refuses_before_the_wait_and_allows_exactly_at_it() {
     let mut driver = Driver::with_job(JobSpec {
         limits: Limits {
@@ -356,11 +390,14 @@ fn a_job_whose_attempts_exceed_the_limits_it_would_share_is_refused() {
         max_tokens: 5_000,
         ..spec(2, 1)
     };
+    let checked = driver.scheduler.check(&large).unwrap_err();
     let error = driver.scheduler.submit(JobId(2), large, 0).unwrap_err();
+    assert_eq!(checked, error);
     assert_eq!(
         error.to_string(),
         "max_tokens: 5000 exceeds limits.output_tokens_per_minute (4000), \
          so no attempt could ever start"
     );
     assert_eq!(driver.scheduler.status(JobId(2)), None);
+    assert_eq!(driver.scheduler.check(&spec(2, 1)), Ok(()));
 }

@@ -306,6 +306,7 @@ fn retry_failed_queues_failed_items_again_with_fresh_attempts() {
 fn restore_after_a_crash_requeues_in_flight_items_and_keeps_ended_ones() {
     let record = JobRecord {
         status: JobStatus::Running,
+        reason: StatusReason::Requested,
         items: vec![
             ItemRecord {
                 index: 0,
@@ -369,6 +370,7 @@ fn restore_after_a_crash_requeues_in_flight_items_and_keeps_ended_ones() {
 fn restore_of_a_job_the_stop_policy_had_tripped_ends_it_failed() {
     let record = JobRecord {
         status: JobStatus::Running,
+        reason: StatusReason::Requested,
         items: vec![
             ItemRecord {
                 index: 0,
@@ -499,6 +501,7 @@ fn an_ended_job_can_be_removed_and_restored_while_another_keeps_running() {
 
     let record = JobRecord {
         status: JobStatus::Completed,
+        reason: StatusReason::Finished,
         items: vec![],
         spent_usd: 1.0,
         usage: Usage::default(),
@@ -565,6 +568,7 @@ fn restore_keeps_a_retry_waiting_until_it_is_due_and_a_handed_back_hold_holds_th
 
     let record = JobRecord {
         status: JobStatus::Running,
+        reason: StatusReason::Requested,
         items: vec![ItemRecord {
             index: 0,
             status: ItemStatus::WaitingRetry,

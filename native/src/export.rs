@@ -28,6 +28,24 @@ pub enum ExportError {
     },
 }
 
+/// The name of a job's export file: `NAME-ID.jsonl`, with every character of the name
+/// but ASCII letters, digits, `-` and `_` replaced by `_`, so that a job name (which any
+/// user of a server may choose) never leads the file into another folder.
+pub fn file_name(job: &StoredJob) -> String {
+    let name: String = job
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}-{}.jsonl", job.id)
+}
+
 /// Writes every succeeded item of `job`, in item order, to `out`; returns how many.
 ///
 /// # Errors

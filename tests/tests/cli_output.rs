@@ -89,6 +89,21 @@ fn a_pipe_gets_plain_lines_and_a_summary_against_the_estimate() {
     assert_eq!(ended.stdout, "");
 }
 
+#[test]
+fn the_export_file_name_keeps_only_safe_characters_of_the_job_name() {
+    let scratch = Scratch::new("cli-export-name");
+    scratch.write("job.toml", &simulated_job("../above", 3, 3, 10, ""));
+    let ended = scratch.start(&["run", "job.toml"]).wait(PATIENCE);
+    assert_eq!(ended.code, Some(0), "{}", ended.stderr);
+    assert_eq!(
+        ended.stderr.lines().last(),
+        Some("wrote 3 conversations to out/___above-1.jsonl")
+    );
+    let written = std::fs::read_to_string(scratch.path().join("out/___above-1.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 3);
+    assert!(!scratch.path().join("above-1.jsonl").exists());
+}
+
 fn estimate(scratch: &Scratch, args: &[&str]) -> Value {
     let output = scratch.run(&[&["estimate"], args, &["--json"]].concat());
     assert!(

@@ -107,6 +107,15 @@ fn pause_and_resume_go_through_the_api_and_illegal_commands_answer_409_with_the_
     let cancel = server.post(&format!("/api/jobs/{id}/cancel"), ANA, &json!({}));
     assert_eq!(cancel.status().as_u16(), 409);
     assert_eq!(cancel.json::<Value>().unwrap()["status"], "completed");
+    let retry = server.post(&format!("/api/jobs/{id}/retry"), ANA, &json!({}));
+    assert_eq!(retry.status().as_u16(), 409);
+    let conflict: Value = retry.json().unwrap();
+    assert_eq!(conflict["status"], "completed");
+    assert_eq!(
+        conflict["error"],
+        format!("job {id}: nothing to retry, every item succeeded")
+    );
+    assert_eq!(server.job(id, ANA)["status"], "completed");
     assert_eq!(
         export_items(&server.export(id, ANA)),
         (0..30).collect::<Vec<u64>>()
@@ -231,6 +240,108 @@ fn bad_bodies_name_the_field_big_ones_answer_413_and_nothing_is_stored() {
     }
     let jobs: Value = server.get("/api/jobs", ANA).json().unwrap();
     assert_eq!(jobs["jobs"], json!([]));
+}
+
+#[test]
+fn a_job_the_scheduler_refuses_next_to_another_is_not_stored_and_the_400_names_the_field() {
+    let scratch = Scratch::new("server-refused");
+    let server = Server::start(&scratch.db(), &[], &[]);
+    // Simulated attempts take 20 s on average: the first job holds the provider key's
+    // limits for the whole test.
+    let job = |name: &str, max_tokens: u32, output_tokens_per_minute: Option<u32>| {
+        json!({
+            "name": name,
+            "concurrency": 1,
+            "max_tokens": max_tokens,
+            "limits": {"output_tokens_per_minute": output_tokens_per_minute},
+            "batches": [{"tier": "template", "count": 5}]
+        })
+    };
+    let first = server.submit(ANA, &job("tight", 1_024, Some(2_000)))["id"]
+        .as_u64()
+        .unwrap();
+    let listed = || -> Vec<u64> {
+        let jobs: Value = server.get("/api/jobs", ANA).json().unwrap();
+        let jobs = jobs["jobs"].as_array().unwrap().clone();
+        jobs.iter().map(|job| job["id"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(listed(), [first]);
+
+    let cases = [
+        (job("large", 4_096, None), "max_tokens"),
+        (
+            job("tighter", 256, Some(512)),
+            "limits.output_tokens_per_minute",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = server.post("/api/jobs", ANA, &body);
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        let error: Value = response.json().unwrap();
+        assert_eq!(error["field"], field, "{error}");
+        assert!(
+            error["error"].as_str().unwrap().starts_with(field),
+            "{error}"
+        );
+        assert_eq!(listed(), [first]);
+    }
+
+    let fits = server.submit(ANA, &job("fits", 1_024, None))["id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(listed(), [fits, first]);
+    assert_eq!(fits, first + 1);
+}
+
+#[test]
+fn a_command_an_ended_job_refuses_answers_409_from_its_stored_state_without_loading_it() {
+    let scratch = Scratch::new("server-ended");
+    let server = Server::start(&scratch.db(), &["--max-items", "40"], &[]);
+    let body = |count: u64| {
+        json!({
+            "name": "quick",
+            "concurrency": 4,
+            "simulated": {"latency_scale": 0.0},
+            "batches": [{"tier": "template", "count": count}]
+        })
+    };
+    for path in ["/api/jobs", "/api/estimate"] {
+        let response = server.post(path, ANA, &body(41));
+        assert_eq!(response.status().as_u16(), 400, "{path}");
+        let error: Value = response.json().unwrap();
+        assert_eq!(error["field"], "batches", "{error}");
+        assert_eq!(
+            error["error"],
+            "batches: 41 items is over this server's limit of 40 items a job \
+             (convoy serve --max-items)"
+        );
+    }
+    let id = server.submit(ANA, &body(40))["id"].as_u64().unwrap();
+    server.wait_for(id, ANA, "the job to complete", |job| {
+        job["status"] == "completed"
+    });
+
+    // Loading a job reads every item row; with one that cannot be read, a command that
+    // loaded the job could not answer from its state.
+    let db = rusqlite::Connection::open(scratch.db()).unwrap();
+    let garbled = db
+        .execute(
+            "UPDATE items SET status = 'garbled' WHERE job_id = ?1 AND idx = 0",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(garbled, 1);
+    for command in ["pause", "resume", "cancel", "pause"] {
+        let response = server.post(&format!("/api/jobs/{id}/{command}"), ANA, &json!({}));
+        assert_eq!(response.status().as_u16(), 409, "{command}");
+        let conflict: Value = response.json().unwrap();
+        assert_eq!(conflict["status"], "completed");
+        assert_eq!(
+            conflict["error"],
+            format!("job {id}: cannot {command} a job that is completed")
+        );
+    }
+    assert_eq!(server.job(id, ANA)["succeeded"], 40);
 }
 
 #[test]

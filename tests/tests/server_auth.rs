@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use convoy_tests::serve::{Server, ANA, BOB};
+use convoy_tests::serve::{tokens_file, Server, ANA, BOB};
 use convoy_tests::{convoy_bin, Running, Scratch};
 use reqwest::Method;
 use serde_json::json;
@@ -160,6 +160,30 @@ fn convoy_token_signs_in_a_single_user() {
     let jobs = server.get("/api/jobs", "a-single-users-token-0001");
     assert_eq!(jobs.status().as_u16(), 200);
     assert_eq!(server.get("/api/jobs", ANA).status().as_u16(), 401);
+}
+
+#[test]
+fn convoy_token_equal_to_a_token_of_the_file_is_refused_at_start() {
+    let scratch = Scratch::new("server-token-twice");
+    let tokens = tokens_file(scratch.path());
+    let mut command = Command::new(convoy_bin());
+    command
+        .arg("--db")
+        .arg(scratch.db())
+        .args(["serve", "--addr", "127.0.0.1:0", "--tokens"])
+        .arg(&tokens)
+        .env("CONVOY_TOKEN", ANA);
+    let ended = Running::spawn(command).wait(Duration::from_secs(30));
+    assert_eq!(ended.code, Some(1), "{}", ended.stdout);
+    assert!(
+        ended.stderr.contains(
+            "CONVOY_TOKEN: the tokens file gives the same token to `ana`; \
+             each token must belong to one user"
+        ),
+        "{}",
+        ended.stderr
+    );
+    assert!(!ended.stdout.contains("listening"), "{}", ended.stdout);
 }
 
 #[test]

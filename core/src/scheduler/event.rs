@@ -98,10 +98,11 @@ impl core::fmt::Display for JobStatus {
 }
 
 /// Why a job changed status, when it was not simply asked to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusReason {
     /// A user asked for it.
+    #[default]
     Requested,
     /// The next dispatch would have crossed the spend cap.
     SpendCap,

@@ -127,6 +127,10 @@ pub struct ItemRecord {
 pub struct JobRecord {
     /// The status it had.
     pub status: JobStatus,
+    /// Why it had that status; records written before the reason was kept read as
+    /// `requested`.
+    #[serde(default)]
+    pub reason: StatusReason,
     /// Items that are not simply queued and never dispatched.
     pub items: Vec<ItemRecord>,
     /// What it had spent.

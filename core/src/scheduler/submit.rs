@@ -23,6 +23,19 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Checks that [`Scheduler::submit`] would take `spec` now, next to the jobs held,
+    /// without adding it: a driver that must not store a job the scheduler would refuse
+    /// asks first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::submit`], but for [`SubmitError::DuplicateJob`].
+    pub fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {
+        let plan = spec.plan(&self.pricing)?;
+        self.fits_provider(spec, &plan)?;
+        Ok(())
+    }
+
     /// Adds a job as a store remembers it, after a restart. Attempts that were in flight
     /// are queued again; items waiting to retry wait until their `retry_at`, or are
     /// queued again when the record does not say. A provider's retry-after is not part
@@ -82,6 +95,7 @@ impl Scheduler {
         }
         // A queued job stays queued, so that its first dispatch starts it as usual.
         job.status = record.status;
+        job.reason = record.reason;
         if job.status == JobStatus::Running {
             job.started_at.get_or_insert(now);
         }

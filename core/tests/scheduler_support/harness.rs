@@ -287,6 +287,7 @@ impl Run {
             }
             let record = JobRecord {
                 status: progress.status,
+                reason: progress.reason,
                 items,
                 spent_usd: progress.cost_usd,
                 usage: Usage::new(progress.input_tokens, progress.output_tokens),

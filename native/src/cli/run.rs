@@ -220,7 +220,7 @@ fn summarize(
     if progress.succeeded > 0 || progress.status.is_finished() {
         let path = out
             .or_else(|| stored.settings.output.clone())
-            .unwrap_or_else(|| PathBuf::from(format!("out/{}-{}.jsonl", job.name, job.id)));
+            .unwrap_or_else(|| Path::new("out").join(crate::export::file_name(&stored)));
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())

@@ -37,8 +37,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use convoy_core::{
-    AttemptId, CommandError, Event, History, JobId, JobStatus, Progress, RateLimitHints, Scheduler,
-    StatusReason,
+    AttemptId, CommandError, Event, History, JobId, JobSpec, JobStatus, Progress, RateLimitHints,
+    Scheduler, StatusReason, SubmitError,
 };
 use tokio::sync::mpsc;
 
@@ -274,6 +274,16 @@ impl Driver {
                 .map_err(|error| invalid(&error))?;
         }
         Ok(())
+    }
+
+    /// Checks that the scheduler would take `spec` next to the jobs held now, without
+    /// adding it; a caller that must not store a job the scheduler refuses asks first.
+    ///
+    /// # Errors
+    ///
+    /// The scheduler's refusal, as `Scheduler::check` gives it.
+    pub fn check(&self, spec: &JobSpec) -> Result<(), SubmitError> {
+        self.scheduler.check(spec)
     }
 
     /// Whether the driver holds `job`.

@@ -53,6 +53,16 @@ pub enum TokensError {
     /// `CONVOY_TOKEN` is too short.
     #[error("{TOKEN_VARIABLE}: a token needs at least {MIN_TOKEN_LEN} characters")]
     ShortVariable,
+    /// `CONVOY_TOKEN` is a token the file gives to a user, who would sign in as
+    /// `default` with it.
+    #[error(
+        "{TOKEN_VARIABLE}: the tokens file gives the same token to `{user}`; each token \
+         must belong to one user"
+    )]
+    VariableInFile {
+        /// The user the file gives the token to.
+        user: String,
+    },
 }
 
 /// The users and the digests of their tokens.
@@ -80,7 +90,8 @@ impl Tokens {
     ///
     /// See [`TokensError`]: an unreadable file, a line without both a user and a token,
     /// a user name of other characters than letters, digits and `._@-`, a token shorter
-    /// than 16 characters, a token given twice.
+    /// than 16 characters, a token given twice (in the file, or in the file and in
+    /// `CONVOY_TOKEN`).
     pub fn load(path: Option<&Path>, variable: Option<String>) -> Result<Self, TokensError> {
         let mut tokens = Tokens::default();
         if let Some(path) = path {
@@ -129,6 +140,11 @@ impl Tokens {
         if let Some(token) = variable.map(|token| token.trim().to_owned()) {
             if token.len() < MIN_TOKEN_LEN {
                 return Err(TokensError::ShortVariable);
+            }
+            if let Some(user) = tokens.user_of(&token) {
+                return Err(TokensError::VariableInFile {
+                    user: user.to_owned(),
+                });
             }
             tokens
                 .entries
@@ -242,6 +258,19 @@ mod tests {
         let path = file("twice", "ana aaaaaaaaaaaaaaaa1\nbob aaaaaaaaaaaaaaaa1\nx\n");
         let message = Tokens::load(Some(&path), None).unwrap_err().to_string();
         assert!(message.ends_with(":2: the token of `bob` is given to another user too"));
+    }
+
+    #[test]
+    fn convoy_token_may_not_be_a_token_of_the_file() {
+        let path = file("shared", "ana aaaaaaaaaaaaaaaa1\n");
+        let message = Tokens::load(Some(&path), Some(" aaaaaaaaaaaaaaaa1 ".into()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "CONVOY_TOKEN: the tokens file gives the same token to `ana`; each token must \
+             belong to one user"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! status requests and event streams never wait for the store or the driver.
 //!
 //! The driver's observer writes each job's latest snapshot here and nudges the job's
-//! subscribers; a job the driver does not hold (it ended, or another process runs it)
-//! keeps the view the store gave when the server started or the job last changed.
+//! subscribers; a job the driver does not hold has the view the store gives: once it
+//! ended, that view stays; while another process runs it, the watcher puts the store's
+//! view here every few seconds, and the job's subscribers hear of it as of any change.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -220,8 +221,8 @@ fn estimate_view(job: &StoredJob) -> Option<EstimateView> {
 }
 
 impl Board {
-    /// Puts `job` of `owner` on the board with `progress`, replacing what was there
-    /// (its subscribers stay).
+    /// Puts `job` of `owner` on the board with `progress`, replacing what was there: its
+    /// subscribers stay, and hear of the new view (and of the new state, if it changed).
     pub fn insert(&self, job: &StoredJob, owner: &str, progress: Progress) {
         let info = Static {
             owner: owner.to_owned(),
@@ -235,19 +236,42 @@ impl Board {
             created_at: job.created_at,
             estimate: estimate_view(job),
         };
+        let state = (progress.status, progress.reason);
+        let at = progress.finished_at.unwrap_or_else(now_ms);
         let mut jobs = self.jobs.write().expect("board lock");
-        let updates = jobs
-            .remove(&job.id)
-            .map_or_else(|| broadcast::channel(64).0, |entry| entry.updates);
+        let (updates, before) = match jobs.remove(&job.id) {
+            Some(entry) => (
+                entry.updates,
+                Some((entry.progress.status, entry.progress.reason)),
+            ),
+            None => (broadcast::channel(64).0, None),
+        };
+        if before.is_some_and(|before| before != state) {
+            let _ = updates.send(Update::Status {
+                status: state.0,
+                reason: state.1,
+                at,
+            });
+        }
         let mut entry = Entry {
             info,
             progress,
             json: Bytes::new(),
             updates,
-            nudged: 0,
+            nudged: now_ms(),
         };
         entry.refresh();
+        let _ = entry.updates.send(Update::Progress);
         jobs.insert(job.id, entry);
+    }
+
+    /// The jobs whose view has not ended.
+    pub fn unended(&self) -> Vec<JobId> {
+        let jobs = self.jobs.read().expect("board lock");
+        jobs.iter()
+            .filter(|(_, entry)| !entry.progress.status.is_finished())
+            .map(|(job, _)| *job)
+            .collect()
     }
 
     /// The view of `job` as JSON, if `user` owns it.

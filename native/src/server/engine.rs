@@ -1,21 +1,26 @@
 //! The engine: one task that owns the [`Driver`] of every job the server runs, and the
-//! requests the handlers send it (take up a new job, carry out a command).
+//! requests the handlers and the watcher send it (check, store and take up a new job;
+//! take up a stored one; carry out a command).
 //!
 //! A request is answered only after the turn that wrote its effect, so a job the API
-//! called created, paused or resumed is so in the store too. A store that refuses a
-//! turn stops the engine and the server with it: the next start takes every job up
-//! again from what was committed, as after a crash.
+//! called created, paused or resumed is so in the store too. A new job is checked
+//! against the jobs the scheduler holds, stored and taken up in one request, so that a
+//! job the scheduler refuses is never stored, and a client that goes away meanwhile
+//! leaves no job behind that nobody runs. A store that refuses a turn stops the engine
+//! and the server with it: the next start takes every job up again from what was
+//! committed, as after a crash.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use convoy_core::JobId;
+use convoy_core::{CommandError, JobId, JobSpec, JobStatus, SpecError, SubmitError};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::board::{Board, BoardObserver};
+use super::board::{stored_progress, Board, BoardObserver};
 use super::error::ApiError;
 use crate::driver::{held_elsewhere, Driver, DriverError};
-use crate::store::{now_ms, Command, Store};
+use crate::jobfile::JobSettings;
+use crate::store::{now_ms, Command, ItemCounts, Store, StoredJob};
 
 /// How long a shutting-down server waits for the attempts in flight.
 const DRAIN_MS: u64 = 30_000;
@@ -29,7 +34,23 @@ pub enum Answer {
     Elsewhere,
 }
 
+/// A job to store and run, as a user submitted it.
+pub struct NewJob {
+    /// The core spec.
+    pub spec: JobSpec,
+    /// The native settings.
+    pub settings: JobSettings,
+    /// The estimate made for it, as JSON.
+    pub estimate: serde_json::Value,
+    /// The user it belongs to.
+    pub owner: String,
+}
+
 enum Request {
+    Create {
+        job: Box<NewJob>,
+        reply: oneshot::Sender<Result<JobId, ApiError>>,
+    },
     Adopt {
         job: JobId,
         reply: oneshot::Sender<Result<(), ApiError>>,
@@ -61,7 +82,28 @@ impl Engine {
         (Self { requests }, task)
     }
 
-    /// Takes up a job just stored, answering once its first turn is written.
+    /// Checks `job` against the jobs the scheduler holds, stores it and takes it up,
+    /// answering with its id once its first turn is written. The engine finishes the
+    /// work even when the caller stops waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::BadRequest`] naming the field when the scheduler would refuse the
+    /// job (nothing is stored then), store errors, and [`ApiError::Internal`] when the
+    /// engine has stopped.
+    pub async fn create(&self, job: NewJob) -> Result<JobId, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Create {
+            job: Box::new(job),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Takes up a stored job that has not ended and that no live process runs, answering
+    /// once its first turn is written; a job the engine holds already, one that ended and
+    /// one another process runs are left as they are.
     ///
     /// # Errors
     ///
@@ -108,20 +150,64 @@ fn driver_error(error: DriverError) -> ApiError {
     }
 }
 
+/// The 400 of a job the scheduler refuses next to the jobs it holds: jobs on one
+/// provider key share the tightest limits of them all, so either this job's attempts
+/// are too large for another job's limit, or its own limit is too tight for another
+/// job's attempts; the field named is this job's.
+fn refusal(spec: &JobSpec, error: SubmitError) -> ApiError {
+    let SubmitError::Spec(SpecError::ExceedsLimit {
+        field,
+        value,
+        limit_field,
+        limit,
+    }) = &error
+    else {
+        let message = error.to_string();
+        let field = message.split_once(':').map(|(field, _)| field.to_owned());
+        return ApiError::BadRequest { field, message };
+    };
+    let own_limit = match *limit_field {
+        "limits.input_tokens_per_minute" => spec.limits.input_tokens_per_minute,
+        "limits.output_tokens_per_minute" => spec.limits.output_tokens_per_minute,
+        _ => None,
+    };
+    let provider = &spec.provider;
+    if own_limit == Some(*limit) {
+        ApiError::field(
+            *limit_field,
+            format!(
+                "{limit_field}: {limit} is below the {field} ({value}) of another job on \
+                 provider `{provider}`, whose jobs share the tightest limits, so that job's \
+                 attempts could never start"
+            ),
+        )
+    } else {
+        ApiError::field(
+            field.as_str(),
+            format!(
+                "{field}: {value} exceeds the {limit_field} ({limit}) of another job on \
+                 provider `{provider}`, whose jobs share the tightest limits, so no attempt \
+                 could ever start"
+            ),
+        )
+    }
+}
+
 /// An answer to send once the next turn is written.
 enum Ack {
+    Create(oneshot::Sender<Result<JobId, ApiError>>, JobId),
     Adopt(oneshot::Sender<Result<(), ApiError>>),
     Command(oneshot::Sender<Result<Answer, ApiError>>),
 }
 
 async fn run(
     mut driver: Driver,
-    store: Store,
+    mut store: Store,
     board: Arc<Board>,
     mut inbox: mpsc::Receiver<Request>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DriverError> {
-    let mut observer = BoardObserver(board);
+    let mut observer = BoardObserver(board.clone());
     let mut acks: Vec<Ack> = Vec::new();
     let mut drain_until: Option<u64> = None;
     loop {
@@ -130,6 +216,7 @@ async fn run(
         let wake = tokio::task::block_in_place(|| driver.turn(&mut observer))?;
         for ack in acks.drain(..) {
             match ack {
+                Ack::Create(reply, job) => drop(reply.send(Ok(job))),
                 Ack::Adopt(reply) => drop(reply.send(Ok(()))),
                 Ack::Command(reply) => drop(reply.send(Ok(Answer::Done))),
             }
@@ -145,7 +232,9 @@ async fn run(
         tokio::select! {
             () = driver.take_replies() => {}
             Some(request) = inbox.recv(), if drain_until.is_none() => {
-                let ack = tokio::task::block_in_place(|| handle(&mut driver, &store, request));
+                let ack = tokio::task::block_in_place(|| {
+                    handle(&mut driver, &mut store, &board, request)
+                });
                 if let Some(ack) = ack {
                     acks.push(ack);
                 }
@@ -160,10 +249,21 @@ async fn run(
 }
 
 /// Carries out a request; what to answer after the next turn, if it succeeded so far.
-fn handle(driver: &mut Driver, store: &Store, request: Request) -> Option<Ack> {
+fn handle(driver: &mut Driver, store: &mut Store, board: &Board, request: Request) -> Option<Ack> {
     match request {
-        Request::Adopt { job, reply } => match take_up(driver, store, job) {
-            Ok(_) => Some(Ack::Adopt(reply)),
+        Request::Create { job, reply } => match create(driver, store, board, *job) {
+            Ok(id) => Some(Ack::Create(reply, id)),
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                None
+            }
+        },
+        Request::Adopt { job, reply } => match take_up(driver, store, job, None) {
+            Ok(true) => Some(Ack::Adopt(reply)),
+            Ok(false) => {
+                let _ = reply.send(Ok(()));
+                None
+            }
             Err(error) => {
                 let _ = reply.send(Err(error));
                 None
@@ -174,7 +274,7 @@ fn handle(driver: &mut Driver, store: &Store, request: Request) -> Option<Ack> {
             command,
             reply,
         } => {
-            let result = take_up(driver, store, job).and_then(|held| {
+            let result = take_up(driver, store, job, Some(command)).and_then(|held| {
                 if !held {
                     return Ok(false);
                 }
@@ -196,12 +296,63 @@ fn handle(driver: &mut Driver, store: &Store, request: Request) -> Option<Ack> {
     }
 }
 
-/// Makes sure the driver holds `job`; `false` when another live process runs it.
-fn take_up(driver: &mut Driver, store: &Store, job: JobId) -> Result<bool, ApiError> {
+/// Stores `new` and takes it up, unless the scheduler would refuse it next to the jobs
+/// it holds; then nothing is stored.
+fn create(
+    driver: &mut Driver,
+    store: &mut Store,
+    board: &Board,
+    new: NewJob,
+) -> Result<JobId, ApiError> {
+    driver
+        .check(&new.spec)
+        .map_err(|error| refusal(&new.spec, error))?;
+    let total = new.spec.item_count() as u32;
+    let id = store.create_owned_job(
+        &new.spec,
+        &new.settings,
+        total,
+        Some(&new.estimate),
+        &new.owner,
+        now_ms(),
+    )?;
+    let job = store.job(id)?;
+    let counts = ItemCounts {
+        pending: total,
+        ..ItemCounts::default()
+    };
+    board.insert(&job, &new.owner, stored_progress(&job, counts));
+    driver.adopt(&job).map_err(|error| {
+        tracing::error!(%id, %error, "a checked job could not be taken up");
+        driver_error(error)
+    })?;
+    Ok(id)
+}
+
+/// Makes sure the driver holds `job`, to carry out `command` when there is one; `false`
+/// when another live process runs it, or when there is no command and the job ended. A
+/// job that has ended is not loaded for a command its state refuses: the refusal comes
+/// from its stored state, so that nobody's command on an ended job, however large,
+/// holds up the engine.
+fn take_up(
+    driver: &mut Driver,
+    store: &Store,
+    job: JobId,
+    command: Option<Command>,
+) -> Result<bool, ApiError> {
     if driver.holds(job) {
         return Ok(true);
     }
     let stored = store.job(job)?;
+    match command {
+        Some(command) => {
+            if let Some(refused) = refused_when_ended(&stored, command) {
+                return Err(refused);
+            }
+        }
+        None if stored.status.is_finished() => return Ok(false),
+        None => {}
+    }
     if held_elsewhere(&stored, now_ms()).is_some() {
         return Ok(false);
     }
@@ -210,4 +361,20 @@ fn take_up(driver: &mut Driver, store: &Store, job: JobId) -> Result<bool, ApiEr
         Err(DriverError::Claimed { .. }) => Ok(false),
         Err(error) => Err(driver_error(error)),
     }
+}
+
+/// The 409 of `command` on a job that has ended, when its state refuses it: only retry
+/// is allowed, and only on a completed or failed job.
+fn refused_when_ended(stored: &StoredJob, command: Command) -> Option<ApiError> {
+    let allowed = match stored.status {
+        JobStatus::Completed | JobStatus::Failed => command == Command::Retry,
+        JobStatus::Cancelled => false,
+        _ => true,
+    };
+    let illegal = CommandError::Illegal {
+        job: stored.id,
+        status: stored.status,
+        command: command.as_str(),
+    };
+    (!allowed).then(|| illegal.into())
 }

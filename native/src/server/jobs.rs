@@ -9,19 +9,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use convoy_core::{ItemStatus, JobId, PricingTable};
+use convoy_core::{ItemStatus, JobId, JobStatus, PricingTable};
 use serde_json::json;
 
 use super::auth::User;
 use super::board::stored_progress;
-use super::engine::Answer;
+use super::engine::{Answer, NewJob};
 use super::error::ApiError;
 use super::AppState;
 use crate::cli::estimate_job;
 use crate::driver::COMMAND_POLL_MS;
 use crate::jobfile::{self, JobFile, JobFileError};
 use crate::provider::Provider;
-use crate::store::{now_ms, Command};
+use crate::store::{now_ms, Command, Store};
 
 /// Items a page holds when `limit` is not given.
 const DEFAULT_PAGE: u32 = 100;
@@ -54,8 +54,8 @@ fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
 }
 
 /// Reads a job from a request body as [`jobfile::parse_body`] does, and applies the
-/// server's own rules: no other key variable, only base URLs the server allows, and a
-/// provider that can be built (its key is set).
+/// server's own rules: at most `--max-items` items, no other key variable, only base
+/// URLs the server allows, and a provider that can be built (its key is set).
 pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|error| ApiError::BadRequest {
@@ -72,6 +72,17 @@ pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, A
             message: error.to_string(),
         }
     })?;
+    let items = file.spec.item_count();
+    if items > state.max_items {
+        return Err(ApiError::field(
+            "batches",
+            format!(
+                "batches: {items} items is over this server's limit of {} items a job \
+                 (convoy serve --max-items)",
+                state.max_items
+            ),
+        ));
+    }
     let provider = &file.settings.provider;
     if provider.api_key_env.is_some() {
         return Err(ApiError::field(
@@ -97,15 +108,15 @@ pub(super) fn job_from_body(state: &AppState, body: &Bytes) -> Result<JobFile, A
     Ok(file)
 }
 
-/// `POST /api/jobs`: stores the job with its estimate, starts it, answers 201.
+/// `POST /api/jobs`: estimates the job, has the engine check, store and start it, and
+/// answers 201; a job the scheduler refuses is not stored.
 pub async fn create(
     State(state): State<AppState>,
     Extension(User(user)): Extension<User>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let file = job_from_body(&state, &body_bytes(body)?)?;
-    let owner = user.clone();
-    let (job, progress) = state
+    let (file, estimate) = state
         .pool
         .run(move |store| {
             let history = store.history()?;
@@ -117,32 +128,24 @@ pub async fn create(
             })?;
             let estimate = serde_json::to_value(&estimate)
                 .map_err(|error| ApiError::Internal(error.to_string()))?;
-            let total = file.spec.item_count() as u32;
-            let id = store.create_owned_job(
-                &file.spec,
-                &file.settings,
-                total,
-                Some(&estimate),
-                &owner,
-                now_ms(),
-            )?;
-            let job = store.job(id)?;
-            let counts = store.item_counts(&job)?;
-            let progress = stored_progress(&job, counts);
-            Ok((job, progress))
+            Ok((file, estimate))
         })
         .await?;
-    state.board.insert(&job, &user, progress);
-    // TODO: a job the scheduler refuses once stored (its attempts exceed the tighter
-    // limits of another job on its provider key) stays queued and is tried again at
-    // the next start, because the store has no way yet to drop a job.
-    state.engine.adopt(job.id).await?;
+    let id = state
+        .engine
+        .create(NewJob {
+            spec: file.spec,
+            settings: file.settings,
+            estimate,
+            owner: user.clone(),
+        })
+        .await?;
     let bytes = state
         .board
-        .json(job.id, &user)
-        .ok_or_else(|| ApiError::no_job(job.id))?;
+        .json(id, &user)
+        .ok_or_else(|| ApiError::no_job(id))?;
     let mut response = json_bytes(StatusCode::CREATED, bytes);
-    let location = format!("/api/jobs/{}", job.id);
+    let location = format!("/api/jobs/{id}");
     response.headers_mut().insert(
         header::LOCATION,
         location.parse().expect("a valid header value"),
@@ -180,7 +183,7 @@ pub async fn show(
 }
 
 /// `POST /api/jobs/{id}/{command}`: pause, resume, cancel or retry; 409 with the job's
-/// state when the state does not allow it.
+/// state when the state does not allow it, or when there is nothing to retry.
 pub async fn command(
     State(state): State<AppState>,
     Extension(User(user)): Extension<User>,
@@ -198,6 +201,9 @@ pub async fn command(
         "retry" => Command::Retry,
         _ => return Err(ApiError::NotFound(format!("no command `{name}`"))),
     };
+    if command == Command::Retry {
+        state.pool.run(move |store| check_retry(store, job)).await?;
+    }
     match state.engine.command(job, command).await? {
         Answer::Done => {}
         Answer::Elsewhere => send_elsewhere(&state, job, command).await?,
@@ -207,6 +213,20 @@ pub async fn command(
         .json(job, &user)
         .ok_or_else(|| ApiError::no_job(&id))?;
     Ok(json_bytes(StatusCode::OK, bytes))
+}
+
+/// Refuses the retry of a completed job none of whose items failed, which would change
+/// nothing (a failed job always has an item to run again).
+fn check_retry(store: &mut Store, job: JobId) -> Result<(), ApiError> {
+    let stored = store.job(job)?;
+    if stored.status == JobStatus::Completed && store.item_counts(&stored)?.failed == 0 {
+        return Err(ApiError::Conflict {
+            job,
+            status: stored.status,
+            message: format!("job {job}: nothing to retry, every item succeeded"),
+        });
+    }
+    Ok(())
 }
 
 /// Leaves `command` in the store for the process that runs `job`, and waits for it.
@@ -344,11 +364,12 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job = job_id(&id)?;
-    let view = state
+    state
         .board
         .view(job, &user)
         .ok_or_else(|| ApiError::no_job(&id))?;
     let stored = state.pool.run(move |store| Ok(store.job(job)?)).await?;
+    let filename = crate::export::file_name(&stored);
     let pool = state.pool.clone();
     let chunks = futures_util::stream::unfold(Some(None::<u32>), move |cursor| {
         let pool = pool.clone();
@@ -373,18 +394,6 @@ pub async fn export(
             }
         }
     });
-    let filename = format!(
-        "{}-{}.jsonl",
-        view.name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            })
-            .collect::<String>(),
-        view.id
-    );
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),

@@ -4,6 +4,7 @@
 //! - `auth`: bearer tokens to users, compared in constant time;
 //! - `board`: every job's latest view in memory, and its subscribers;
 //! - `engine`: the task that owns the driver of every running job;
+//! - `watcher`: the jobs other processes run, followed through the store;
 //! - `jobs`, `events`, `estimate`: the JSON API and its server-sent events;
 //! - `metrics`, `openapi`, `pages`: Prometheus text, the OpenAPI description, `www/`.
 //!
@@ -11,7 +12,8 @@
 //! limits and get their weighted fair share of it. After a restart, even after
 //! `SIGKILL`, the server takes up every unfinished job it owns, as `convoy resume`
 //! would: attempts that were in flight are sent again, and each item keeps exactly one
-//! result. On `SIGINT` or `SIGTERM` it stops taking requests, lets the attempts in
+//! result. A job that another process runs meanwhile is followed through the store,
+//! and taken up within seconds once no live process runs it. On `SIGINT` or `SIGTERM` it stops taking requests, lets the attempts in
 //! flight finish without starting new ones, and leaves its jobs running in the store
 //! for the next start.
 
@@ -26,6 +28,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod pool;
+mod watcher;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -51,6 +54,8 @@ use crate::store::{now_ms, Store, StoreError};
 
 /// The largest request body taken: 1 MiB.
 pub const MAX_BODY: usize = 1 << 20;
+/// The most items one job may have when `--max-items` is not given.
+pub const DEFAULT_MAX_ITEMS: u64 = 1_000_000;
 
 /// The options of `convoy serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -71,6 +76,16 @@ pub struct ServeArgs {
     /// server's API keys go to no other URL than these and the vendors' own.
     #[arg(long = "allow-base-url", value_name = "URL")]
     pub allow_base_url: Vec<String>,
+    /// The most items one job may have; a larger job is refused. Cancelling, restarting
+    /// or taking up a job costs time in proportion to its items, time in which the
+    /// other jobs wait.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_ITEMS,
+        value_parser = clap::value_parser!(u64).range(1..=convoy_core::spec::MAX_ITEMS),
+    )]
+    pub max_items: u64,
 }
 
 /// Why the server could not start or stopped.
@@ -113,6 +128,7 @@ pub(crate) struct AppState {
     pool: Arc<Pool>,
     engine: Engine,
     allowed_urls: Arc<Vec<String>>,
+    max_items: u64,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -160,10 +176,17 @@ pub async fn serve(db: &Path, args: ServeArgs) -> Result<(), ServeError> {
 
     let (stop, shutdown) = watch::channel(false);
     let (engine, mut engine_task) = Engine::start(driver, store, board.clone(), shutdown.clone());
+    let pool = Pool::new(db.to_path_buf());
+    tokio::spawn(watcher::run(
+        pool.clone(),
+        board.clone(),
+        engine.clone(),
+        shutdown.clone(),
+    ));
     let state = AppState {
         tokens: Arc::new(tokens),
         board,
-        pool: Pool::new(db.to_path_buf()),
+        pool,
         engine,
         allowed_urls: Arc::new(
             args.allow_base_url
@@ -171,6 +194,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> Result<(), ServeError> {
                 .map(|url| url.trim_end_matches('/').to_owned())
                 .collect(),
         ),
+        max_items: args.max_items,
         shutdown: shutdown.clone(),
     };
     let www = args.www.clone().unwrap_or_else(pages::default_www);

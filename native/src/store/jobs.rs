@@ -145,6 +145,16 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Result<StoredJob, StoreError>
     })())
 }
 
+/// The status of an item that has no row: one never dispatched is `queued`, unless a
+/// cancel or the error policy stopped its job, which cancels every queued item at once
+/// without writing a row for each.
+pub(super) fn unwritten_status(job: JobStatus) -> ItemStatus {
+    match job {
+        JobStatus::Cancelling | JobStatus::Cancelled | JobStatus::Failed => ItemStatus::Cancelled,
+        _ => ItemStatus::Queued,
+    }
+}
+
 /// Inserts a new job, `queued`, and returns its id.
 pub(super) fn insert_job(
     conn: &rusqlite::Connection,
@@ -271,6 +281,7 @@ impl Store {
         }
         Ok(JobRecord {
             status: job.status,
+            reason: job.reason,
             items,
             spent_usd: job.spent_usd,
             usage: job.usage,
@@ -347,7 +358,11 @@ impl Store {
                 _ => counts.pending += count,
             }
         }
-        counts.pending += job.total.saturating_sub(seen);
+        let unwritten = job.total.saturating_sub(seen);
+        match unwritten_status(job.status) {
+            ItemStatus::Cancelled => counts.cancelled += unwritten,
+            _ => counts.pending += unwritten,
+        }
         Ok(counts)
     }
 

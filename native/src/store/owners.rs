@@ -67,6 +67,20 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The owned jobs that have not ended, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite refuses.
+    pub fn unfinished_owned(&self) -> Result<Vec<JobId>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT o.job_id FROM owners o JOIN jobs j ON j.id = o.job_id \
+             WHERE j.status IN ('queued', 'running', 'paused', 'cancelling') ORDER BY o.job_id",
+        )?;
+        let rows = statement.query_map([], |row| Ok(JobId(row.get::<_, i64>(0)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Attempts of owned jobs that ended, by class (`success` for the successful ones).
     ///
     /// # Errors

@@ -1,14 +1,15 @@
 //! A job's items, a page at a time, with the last failure of each: what a client lists
 //! without reading a large job whole.
 //!
-//! Items that were never dispatched have no row; they are `queued`, and a page shows
-//! them with the tier their index falls in.
+//! Items that were never dispatched have no row; they are `queued` (`cancelled` once a
+//! cancel or the error policy stopped the job), and a page shows them with the tier
+//! their index falls in.
 
 use convoy_core::{ItemStatus, PricingTable};
 use rusqlite::params;
 use serde::Serialize;
 
-use super::jobs::StoredJob;
+use super::jobs::{unwritten_status, StoredJob};
 use super::{Store, StoreError};
 
 /// One item as a page shows it.
@@ -62,7 +63,7 @@ impl Store {
                     _ => ItemRow {
                         item: index,
                         tier: tier_of(index),
-                        status: ItemStatus::Queued,
+                        status: unwritten_status(job.status),
                         attempts: 0,
                         class: None,
                         message: None,

@@ -501,3 +501,82 @@ fn a_store_made_before_retry_times_were_kept_gains_the_column() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_cancel_writes_no_row_for_undispatched_items_and_they_read_as_cancelled() {
+    let (mut store, dir) = temp_store("cancel");
+    let spec = convoy_core::JobSpec::simple("gpt-4o", "template", 6);
+    let job = store.create_job(&spec, &settings(), 6, None, 1).unwrap();
+    let attempt = |item| AttemptId {
+        job,
+        item,
+        attempt: 1,
+    };
+    let cancelled = |item| Event::Cancelled { job, item, at: 6 };
+    let events = [
+        Event::Dispatched {
+            attempt: attempt(1),
+            at: 2,
+        },
+        Event::Dispatched {
+            attempt: attempt(3),
+            at: 2,
+        },
+        Event::RetryScheduled {
+            attempt: attempt(3),
+            class: FailureClass::Transient,
+            message: "503".into(),
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            latency_ms: 3,
+            until: 100,
+            at: 5,
+        },
+        cancelled(0),
+        cancelled(2),
+        cancelled(3),
+        cancelled(4),
+        cancelled(5),
+        Event::JobStatus {
+            job,
+            status: JobStatus::Cancelling,
+            reason: StatusReason::Requested,
+            at: 6,
+        },
+    ];
+    store
+        .commit_turn(&turn(job, &events, &HashMap::new()))
+        .unwrap();
+    let stored = store.job(job).unwrap();
+
+    let record = store.load_record(&stored).unwrap();
+    let rows: Vec<_> = record
+        .items
+        .iter()
+        .map(|item| (item.index, item.status))
+        .collect();
+    assert_eq!(
+        rows,
+        [(1, ItemStatus::InFlight), (3, ItemStatus::Cancelled)],
+        "only dispatched items have a row"
+    );
+    let counts = store.item_counts(&stored).unwrap();
+    assert_eq!(
+        (counts.cancelled, counts.in_flight, counts.pending),
+        (5, 1, 0)
+    );
+    let page = store.item_page(&stored, None, None, 10).unwrap();
+    let statuses: Vec<_> = page.iter().map(|row| row.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ItemStatus::Cancelled,
+            ItemStatus::InFlight,
+            ItemStatus::Cancelled,
+            ItemStatus::Cancelled,
+            ItemStatus::Cancelled,
+            ItemStatus::Cancelled
+        ]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

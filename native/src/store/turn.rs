@@ -91,8 +91,21 @@ impl Store {
                     continue;
                 }
             }
-            for event in turn.events {
-                if write_event(&tx, turn, event)? {
+            let mut events = turn.events.iter().peekable();
+            while let Some(event) = events.next() {
+                if let Event::Cancelled { item, .. } = event {
+                    // A cancel emits one event per queued item, in index order: each run
+                    // of consecutive items is written with one statement.
+                    let mut last = *item;
+                    while let Some(Event::Cancelled { item: next, .. }) = events.peek() {
+                        if Some(*next) != last.checked_add(1) {
+                            break;
+                        }
+                        last = *next;
+                        events.next();
+                    }
+                    cancel_items(&tx, turn, *item, last)?;
+                } else if write_event(&tx, turn, event)? {
                     written.duplicates += 1;
                 }
             }
@@ -147,6 +160,26 @@ fn set_item(
         turn.now as i64,
         retry_at.map(|at| at as i64)
     ])?;
+    Ok(())
+}
+
+/// Marks the items `first..=last` cancelled. Only items that were ever dispatched have
+/// a row; the others keep none, and an item without a row of a job that a cancel or its
+/// error policy stopped reads as cancelled (see [`unwritten_status`]), so that cancelling
+/// a large job writes no more rows than it had.
+///
+/// [`unwritten_status`]: super::jobs::unwritten_status
+fn cancel_items(
+    tx: &Transaction<'_>,
+    turn: &Turn<'_>,
+    first: u32,
+    last: u32,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE items SET status = 'cancelled', updated_at = ?4, retry_at = NULL \
+         WHERE job_id = ?1 AND idx BETWEEN ?2 AND ?3",
+    )?
+    .execute(params![turn.job.0 as i64, first, last, turn.now as i64])?;
     Ok(())
 }
 
@@ -313,7 +346,7 @@ fn write_event(tx: &Transaction<'_>, turn: &Turn<'_>, event: &Event) -> Result<b
                 },
             )?;
         }
-        Event::Cancelled { item, .. } => set_item(tx, turn, *item, ItemStatus::Cancelled, None)?,
+        Event::Cancelled { item, .. } => cancel_items(tx, turn, *item, *item)?,
         Event::Requeued { item, .. } => set_item(tx, turn, *item, ItemStatus::Queued, None)?,
         Event::LateOutcome {
             attempt,
