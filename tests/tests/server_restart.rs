@@ -92,9 +92,12 @@ fn a_job_whose_other_runner_is_killed_is_taken_up_by_the_server_and_finished() {
     // `convoy resume` takes the job over from the dead server; a server started while
     // it runs leaves the job to it.
     let resume = scratch.start(&["resume", &id.to_string()]);
-    let runner = format!("pid:{}", resume.pid());
+    // A runner is named after its process id and the time the process started.
+    let runner = format!("pid:{}:", resume.pid());
     scratch.wait_for_status(&id.to_string(), "the resume to claim the job", |status| {
-        status["runner"] == runner.as_str()
+        status["runner"]
+            .as_str()
+            .is_some_and(|name| name.starts_with(&runner))
     });
     let server = start(&scratch, &mock);
     let at_start = server.job(id, ANA)["succeeded"].as_u64().unwrap();
