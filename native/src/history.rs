@@ -9,15 +9,14 @@
 
 use convoy_core::History;
 
-use crate::provider::ProviderSettings;
+use crate::provider::{endpoint_name, ProviderSettings};
 
-/// The name statistics are recorded under: the model, the provider's kind and, when it
-/// is not the provider's own, its base URL (`gpt-4o via openai at http://…`).
+/// The name statistics are recorded under: the model and its provider's endpoint (the
+/// kind and, when it is not the kind's own, the base URL: `gpt-4o via openai
+/// http://…`).
 pub fn served_model(provider: &ProviderSettings, model: &str) -> String {
-    match &provider.base_url {
-        Some(base_url) => format!("{model} via {} at {base_url}", provider.kind),
-        None => format!("{model} via {}", provider.kind),
-    }
+    let endpoint = endpoint_name(&provider.kind, provider.base_url.as_deref());
+    format!("{model} via {endpoint}")
 }
 
 /// The statistics `history` holds for `model` on `provider`, renamed to `model`.
@@ -61,5 +60,11 @@ mod tests {
 
         let real = ProviderSettings::named("openai");
         assert!(for_provider(&history, &real, "gpt-4o").tiers().is_empty());
+
+        // One endpoint, however its URL is written.
+        let slash = ProviderSettings::named("openai").with_base_url("http://127.0.0.1:9/");
+        assert_eq!(for_provider(&history, &slash, "gpt-4o").tiers().len(), 1);
+        let written_out = real.clone().with_base_url("https://api.openai.com/");
+        assert_eq!(served_model(&written_out, "m"), served_model(&real, "m"));
     }
 }

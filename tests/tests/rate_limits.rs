@@ -98,11 +98,10 @@ fn a_retry_after_holds_the_runner_that_takes_the_job_up_after_a_crash() {
     assert_eq!(count(&scratch.status("told"), "succeeded"), 3);
 }
 
-/// The jobs `convoy serve` runs on one provider key share one client, and with it the
-/// wait a 429 asks for: once one job read the 429, another job sends nothing before the
-/// retry-after is over, even one whose job file spells the provider's URL with a
-/// trailing slash, which the scheduler counts as a provider of its own and so does not
-/// hold.
+/// The jobs `convoy serve` runs on one provider key share its wait after a 429: once
+/// one job read the 429, another job sends nothing before the retry-after is over, even
+/// one whose job file spells the provider's URL with a trailing slash (one endpoint,
+/// however written: the scheduler holds it, and so does the client the jobs share).
 #[test]
 fn a_429_read_by_one_job_of_the_server_holds_its_other_jobs_on_the_same_key() {
     let scratch = Scratch::new("retry-after-shared");

@@ -169,10 +169,7 @@ impl RawJob {
     /// The key jobs share rate limits under: the provider kind and where it lives.
     fn provider_key(&self) -> String {
         let kind = self.provider.as_deref().unwrap_or(DEFAULT_PROVIDER);
-        match &self.base_url {
-            Some(url) => format!("{kind} {url}"),
-            None => kind.to_owned(),
-        }
+        crate::provider::endpoint_name(kind, self.base_url.as_deref())
     }
 
     /// The provider settings, or the key at fault and what is wrong with it.

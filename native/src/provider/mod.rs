@@ -56,7 +56,7 @@ pub(crate) use http::now_ms;
 pub use http::HttpProvider;
 pub use key::ApiKey;
 pub use pool::ProviderPool;
-pub use settings::{ProviderError, ProviderSettings};
+pub use settings::{default_base_url, endpoint_name, ProviderError, ProviderSettings};
 pub use simulated::SimulatedProvider;
 
 /// One attempt, ready to send.

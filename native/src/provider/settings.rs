@@ -96,6 +96,28 @@ impl ProviderSettings {
     }
 }
 
+/// The base URL a provider of `kind` has when a job names none.
+pub fn default_base_url(kind: &str) -> Option<&'static str> {
+    match kind {
+        "anthropic" => Some("https://api.anthropic.com"),
+        "openai" => Some("https://api.openai.com"),
+        _ => None,
+    }
+}
+
+/// A provider's endpoint as one string: the kind, and the base URL unless it is the
+/// kind's own, without a trailing `/`; so that `http://host/` and `http://host`, or a
+/// default URL written out, name the same endpoint.
+pub fn endpoint_name(kind: &str, base_url: Option<&str>) -> String {
+    let url = base_url
+        .map(|url| url.trim_end_matches('/'))
+        .filter(|url| Some(*url) != default_base_url(kind));
+    match url {
+        Some(url) => format!("{kind} {url}"),
+        None => kind.to_owned(),
+    }
+}
+
 /// Where a provider's attempts go, as its settings say once checked.
 pub(super) enum Endpoint {
     /// The in-process model.
@@ -136,17 +158,9 @@ pub(super) fn endpoint(settings: &ProviderSettings) -> Result<Endpoint, Provider
             expected: "a positive number of milliseconds",
         });
     }
-    let (format, default_url, default_env) = match settings.kind.as_str() {
-        "anthropic" => (
-            WireFormat::Anthropic,
-            "https://api.anthropic.com",
-            "ANTHROPIC_API_KEY",
-        ),
-        "openai" => (
-            WireFormat::OpenAi,
-            "https://api.openai.com",
-            "OPENAI_API_KEY",
-        ),
+    let (format, default_env) = match settings.kind.as_str() {
+        "anthropic" => (WireFormat::Anthropic, "ANTHROPIC_API_KEY"),
+        "openai" => (WireFormat::OpenAi, "OPENAI_API_KEY"),
         "simulated" => {
             let scale = settings.latency_scale;
             if !(scale.is_finite() && scale >= 0.0) {
@@ -174,6 +188,7 @@ pub(super) fn endpoint(settings: &ProviderSettings) -> Result<Endpoint, Provider
             return Err(ProviderError::UnknownKind { kind: other.into() });
         }
     };
+    let default_url = default_base_url(&settings.kind).expect("an HTTP provider kind");
     let base_url = settings.base_url.as_deref().unwrap_or(default_url);
     Ok(Endpoint::Http {
         format,
