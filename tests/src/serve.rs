@@ -35,6 +35,16 @@ pub fn tokens_file(dir: &Path) -> PathBuf {
 }
 
 impl Server {
+    /// A server on `scratch`'s database that may send jobs to `mock`, whose OpenAI key
+    /// is `key`.
+    pub fn for_mock(scratch: &crate::Scratch, mock: &crate::Mock, key: &str) -> Self {
+        Self::start(
+            &scratch.db(),
+            &["--allow-base-url", &mock.url],
+            &[("OPENAI_API_KEY", key)],
+        )
+    }
+
     /// Starts `convoy --db DB serve` with the tokens of `ana` and `bob`, extra
     /// arguments and environment variables.
     pub fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {

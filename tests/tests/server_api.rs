@@ -10,19 +10,11 @@ use serde_json::{json, Value};
 
 const KEY: &str = "sk-test-secret-key-never-shown-0042";
 
-fn start(scratch: &Scratch, mock: &Mock) -> Server {
-    Server::start(
-        &scratch.db(),
-        &["--allow-base-url", &mock.url],
-        &[("OPENAI_API_KEY", KEY)],
-    )
-}
-
 #[test]
 fn a_submitted_job_streams_its_progress_to_the_end_and_exports_one_line_per_item() {
     let scratch = Scratch::new("server-stream");
     let mock = Mock::start(&["--latency-ms", "20"]);
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
 
     let job = server.submit(ANA, &mock_job("streamed", &mock.url, 40, 4));
     let id = job["id"].as_u64().unwrap();
@@ -63,7 +55,7 @@ fn a_submitted_job_streams_its_progress_to_the_end_and_exports_one_line_per_item
 fn pause_and_resume_go_through_the_api_and_illegal_commands_answer_409_with_the_state() {
     let scratch = Scratch::new("server-steer");
     let mock = Mock::start(&["--latency-ms", "150"]);
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let id = server.submit(ANA, &mock_job("steered", &mock.url, 30, 2))["id"]
         .as_u64()
         .unwrap();
@@ -379,7 +371,7 @@ fn an_estimate_comes_before_any_job_and_the_pricing_table_is_served() {
 fn provider_keys_appear_in_no_answer() {
     let scratch = Scratch::new("server-keys");
     let mock = Mock::start(&[]);
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let id = server.submit(ANA, &mock_job("keyed", &mock.url, 5, 2))["id"]
         .as_u64()
         .unwrap();

@@ -11,19 +11,11 @@ use reqwest::Method;
 
 const KEY: &str = "sk-restart-test-key-000000";
 
-fn start(scratch: &Scratch, mock: &Mock) -> Server {
-    Server::start(
-        &scratch.db(),
-        &["--allow-base-url", &mock.url],
-        &[("OPENAI_API_KEY", KEY)],
-    )
-}
-
 #[test]
 fn jobs_killed_mid_run_finish_after_a_restart_with_no_item_lost_or_twice() {
     let scratch = Scratch::new("server-sigkill");
     let mock = Mock::start(&["--latency-ms", "80"]);
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let first = server.submit(ANA, &mock_job("killed-a", &mock.url, 60, 4))["id"]
         .as_u64()
         .unwrap();
@@ -46,7 +38,7 @@ fn jobs_killed_mid_run_finish_after_a_restart_with_no_item_lost_or_twice() {
     assert!(before["succeeded"].as_u64().unwrap() < 60, "{before}");
     server.kill();
 
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let jobs = [(first, ANA, 60), (second, BOB, 40)];
     for (id, token, total) in jobs {
         let done = server.wait_for(id, token, "the job to complete after the restart", |job| {
@@ -80,7 +72,7 @@ fn jobs_killed_mid_run_finish_after_a_restart_with_no_item_lost_or_twice() {
 fn a_job_whose_other_runner_is_killed_is_taken_up_by_the_server_and_finished() {
     let scratch = Scratch::new("server-orphan").with_env("OPENAI_API_KEY", KEY);
     let mock = Mock::start(&["--latency-ms", "80"]);
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let id = server.submit(ANA, &mock_job("orphan", &mock.url, 200, 2))["id"]
         .as_u64()
         .unwrap();
@@ -99,7 +91,7 @@ fn a_job_whose_other_runner_is_killed_is_taken_up_by_the_server_and_finished() {
             .as_str()
             .is_some_and(|name| name.starts_with(&runner))
     });
-    let server = start(&scratch, &mock);
+    let server = Server::for_mock(&scratch, &mock, KEY);
     let at_start = server.job(id, ANA)["succeeded"].as_u64().unwrap();
 
     // The event stream follows the job through the store, and ends when it ends.
