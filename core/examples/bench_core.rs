@@ -98,7 +98,10 @@ fn template_job(count: u64, concurrency: u32) -> JobSpec {
 fn utilisation() {
     const ITEMS: u64 = 10_000;
     println!("### Utilisation (concurrency 10, mean latency 20 s, log-normal σ 0.6)\n");
-    println!("| seed | sliding window: items/min | % of 30/min | groups of 10: items/min | % of 30/min | sliding / groups |");
+    println!(
+        "| seed | sliding window: items/min | % of 30/min | groups of 10: items/min \
+         | % of 30/min | sliding / groups |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let ideal = 10.0 / 20_000.0 * 60_000.0;
     for seed in [1, 2, 3] {
@@ -133,7 +136,10 @@ fn time_at(timeline: &[TimelinePoint], items: u64, fraction: f64) -> f64 {
 /// Requests per minute achieved against the limit, with the provider enforcing it.
 fn rpm_binding() {
     println!("### Requests-per-minute binding (provider enforces the same limit)\n");
-    println!("| RPM | items | concurrency | achieved/min (10%–90%) | % of limit | max in any 60 s | provider 429s |");
+    println!(
+        "| RPM | items | concurrency | achieved/min (10%–90%) | % of limit \
+         | max in any 60 s | provider 429s |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (rpm, items, concurrency) in [(50, 1_000, 30), (600, 6_000, 400), (60, 1_200, 64)] {
         let mut spec = template_job(items, concurrency);
@@ -217,7 +223,10 @@ fn estimator_accuracy() {
          and mean of 11 simulated runs, seeds 1000–1010)\n",
         configs.len()
     );
-    println!("| tiers | concurrency | limits | binds | est. p50 s | sim. median s | error | est. $ | sim. $ | error |");
+    println!(
+        "| tiers | concurrency | limits | binds | est. p50 s | sim. median s | error \
+         | est. $ | sim. $ | error |"
+    );
     println!("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let (mut worst_time, mut worst_cost) = (0.0f64, 0.0f64);
     for config in &configs {

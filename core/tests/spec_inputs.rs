@@ -87,7 +87,9 @@ prop_compose! {
         max_attempts in edgy_u32(1..10),
         max_rate_limited_retries in edgy_u32(0..50),
         max_failures in proptest::option::of(edgy_u64(1..20)),
-        priority in proptest::sample::select(&[Priority::Low, Priority::Normal, Priority::High][..]),
+        priority in proptest::sample::select(
+            &[Priority::Low, Priority::Normal, Priority::High][..]
+        ),
         limits in limits(),
         max_tokens in edgy_u32(1..10_000),
         spend_cap_usd in proptest::option::of(edgy_f64()),

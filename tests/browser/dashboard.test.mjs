@@ -83,7 +83,9 @@ test('sign in, submit a job, watch it move, pause, resume and see it complete', 
   await row.locator('.status', { hasText: 'paused' }).waitFor();
   assert.equal(await row.locator('[data-command="resume"]').isDisabled(), false);
   assert.equal(await row.locator('[data-command="pause"]').isDisabled(), true);
-  await page.waitForFunction(() => !/in flight/.test(document.querySelector('.job .counts').textContent));
+  await page.waitForFunction(
+    () => !/in flight/.test(document.querySelector('.job .counts').textContent),
+  );
   const paused = await percentOf(row);
   assert.ok(paused < 100, `paused at ${paused}%`);
   await screenshot(page, 'dashboard-paused');

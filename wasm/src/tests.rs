@@ -137,9 +137,12 @@ fn core_errors_keep_their_field_in_javascript_spelling() {
         "pricing.outputPerMillion: -1 is out of range, expected a number 0 or more"
     );
     assert_eq!(
-        spec_error(json!({"batches": [{"tier": "template", "count": 1}], "maxTokens": 5000,
-            "limits": {"outputTokensPerMinute": 4000}})),
-        "maxTokens: 5000 exceeds limits.outputTokensPerMinute (4000), so no attempt could ever start"
+        spec_error(
+            json!({"batches": [{"tier": "template", "count": 1}], "maxTokens": 5000,
+            "limits": {"outputTokensPerMinute": 4000}})
+        ),
+        "maxTokens: 5000 exceeds limits.outputTokensPerMinute (4000), \
+         so no attempt could ever start"
     );
 }
 

@@ -273,7 +273,14 @@ export interface AttemptId {
 export type BatchEvent =
   | { type: "jobStatus"; job: number; status: JobStatus; reason: string; at: number }
   | { type: "dispatched"; attempt: AttemptId; at: number }
-  | { type: "succeeded"; attempt: AttemptId; usage: Usage; costUsd: number; latencyMs: number; at: number }
+  | {
+      type: "succeeded";
+      attempt: AttemptId;
+      usage: Usage;
+      costUsd: number;
+      latencyMs: number;
+      at: number;
+    }
   | {
       type: "retryScheduled";
       attempt: AttemptId;

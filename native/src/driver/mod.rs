@@ -79,7 +79,10 @@ pub enum DriverError {
         message: String,
     },
     /// Another live process runs the job.
-    #[error("job {job} is being run by another process ({worker}); use pause, cancel or resume to steer it")]
+    #[error(
+        "job {job} is being run by another process ({worker}); \
+         use pause, cancel or resume to steer it"
+    )]
     Claimed {
         /// The job.
         job: JobId,

@@ -13,9 +13,9 @@
 //! `SIGKILL`, the server takes up every unfinished job it owns, as `convoy resume`
 //! would: attempts that were in flight are sent again, and each item keeps exactly one
 //! result. A job that another process runs meanwhile is followed through the store,
-//! and taken up within seconds once no live process runs it. On `SIGINT` or `SIGTERM` it stops taking requests, lets the attempts in
-//! flight finish without starting new ones, and leaves its jobs running in the store
-//! for the next start.
+//! and taken up within seconds once no live process runs it. On `SIGINT` or `SIGTERM`
+//! it stops taking requests, lets the attempts in flight finish without starting new
+//! ones, and leaves its jobs running in the store for the next start.
 
 mod auth;
 mod board;
