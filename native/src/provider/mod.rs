@@ -105,7 +105,8 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Builds the provider `settings` describe, reading its API key from the environment.
+    /// Builds the provider `settings` describe, reading its API key from the environment;
+    /// one shared by nothing else (a driver shares them through a [`ProviderPool`]).
     ///
     /// # Errors
     ///
@@ -113,7 +114,7 @@ impl Provider {
     /// `simulated`; [`ProviderError::MissingKey`] naming the environment variable when
     /// the key is not set; [`ProviderError::Client`] when the HTTP client cannot be built.
     pub fn from_settings(settings: &ProviderSettings) -> Result<Provider, ProviderError> {
-        settings::build(settings)
+        ProviderPool::new().provider(settings)
     }
 
     /// The provider's kind: `anthropic`, `openai` or `simulated`.

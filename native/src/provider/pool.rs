@@ -29,9 +29,7 @@ impl ProviderPool {
     ///
     /// As [`Provider::from_settings`].
     pub fn provider(&mut self, settings: &ProviderSettings) -> Result<Provider, ProviderError> {
-        let endpoint = settings::endpoint(settings)?;
-        let key = endpoint.share_key();
-        match endpoint {
+        match settings::endpoint(settings)? {
             Endpoint::Simulated(simulated) => Ok(Provider::Simulated(simulated)),
             Endpoint::Http {
                 format,
@@ -39,7 +37,9 @@ impl ProviderPool {
                 variable,
                 timeout,
             } => {
-                let key = key.expect("an HTTP endpoint has a key");
+                // What tells one HTTP provider from another: its wire format, where it
+                // lives and which key it sends.
+                let key = format!("{format:?} {base_url} {variable}");
                 let http = match self.http.get(&key) {
                     Some(shared) => shared.with_timeout(timeout),
                     None => {

@@ -133,22 +133,6 @@ pub(super) enum Endpoint {
     },
 }
 
-impl Endpoint {
-    /// What tells one HTTP provider from another: its wire format, where it lives and
-    /// which key it sends. `None` for the simulated model, which no job shares.
-    pub fn share_key(&self) -> Option<String> {
-        match self {
-            Endpoint::Simulated(_) => None,
-            Endpoint::Http {
-                format,
-                base_url,
-                variable,
-                ..
-            } => Some(format!("{format:?} {base_url} {variable}")),
-        }
-    }
-}
-
 pub(super) fn endpoint(settings: &ProviderSettings) -> Result<Endpoint, ProviderError> {
     let timeout = Duration::from_millis(settings.timeout_ms);
     if settings.timeout_ms == 0 {
@@ -219,20 +203,5 @@ pub(super) fn wrap(format: WireFormat, http: HttpProvider) -> Provider {
     match format {
         WireFormat::Anthropic => Provider::Anthropic(http),
         WireFormat::OpenAi => Provider::OpenAi(http),
-    }
-}
-
-pub(super) fn build(settings: &ProviderSettings) -> Result<Provider, ProviderError> {
-    match endpoint(settings)? {
-        Endpoint::Simulated(simulated) => Ok(Provider::Simulated(simulated)),
-        Endpoint::Http {
-            format,
-            base_url,
-            variable,
-            timeout,
-        } => Ok(wrap(
-            format,
-            connect(format, &base_url, &variable, timeout)?,
-        )),
     }
 }
