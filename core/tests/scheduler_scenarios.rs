@@ -277,6 +277,33 @@ fn a_permanent_failure_fails_the_item_at_once() {
 }
 
 #[test]
+fn a_retry_with_no_failed_item_is_refused_and_changes_nothing() {
+    let mut driver = Driver::with_job(spec(2, 2));
+    driver.run_to_end();
+    assert_eq!(driver.status(), JobStatus::Completed);
+    let events = driver.events.len();
+
+    assert_eq!(
+        driver.scheduler.retry_failed(JOB, 10),
+        Err(CommandError::NothingToRetry {
+            job: JOB,
+            status: JobStatus::Completed
+        })
+    );
+    driver.drain();
+    assert_eq!(driver.status(), JobStatus::Completed);
+    assert_eq!(driver.events.len(), events, "no event");
+    assert_eq!(
+        driver
+            .scheduler
+            .retry_failed(JOB, 10)
+            .unwrap_err()
+            .to_string(),
+        "job 1: nothing to retry, every item succeeded"
+    );
+}
+
+#[test]
 fn retry_failed_queues_failed_items_again_with_fresh_attempts() {
     let mut driver = Driver::with_job(JobSpec {
         max_attempts: 1,

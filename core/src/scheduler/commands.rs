@@ -1,5 +1,6 @@
 //! Commands on a job: pause, resume, cancel, retry its failed items, and provider hints.
 
+use super::job::Slot;
 use super::{CommandError, Event, ItemStatus, JobId, JobStatus, Scheduler, StatusReason};
 use crate::outcome::RateLimitHints;
 
@@ -72,7 +73,9 @@ impl Scheduler {
     ///
     /// # Errors
     ///
-    /// [`CommandError::Illegal`] in any other status.
+    /// [`CommandError::Illegal`] in any other status, and
+    /// [`CommandError::NothingToRetry`] for a job with no item to queue again; the job
+    /// is unchanged then.
     pub fn retry_failed(&mut self, job: JobId, now: u64) -> Result<u32, CommandError> {
         let position = self.position(job)?;
         self.now = self.now.max(now);
@@ -83,12 +86,16 @@ impl Scheduler {
 
         let job = &mut self.jobs[position];
         let id = job.id;
+        let again = |slot: &Slot| {
+            slot.status == ItemStatus::Failed
+                || (status == JobStatus::Failed && slot.status == ItemStatus::Cancelled)
+        };
+        if !job.items.iter().any(again) {
+            return Err(CommandError::NothingToRetry { job: id, status });
+        }
         let mut requeued = 0;
         for index in 0..job.total() {
-            let slot = job.items[index as usize];
-            let again = slot.status == ItemStatus::Failed
-                || (status == JobStatus::Failed && slot.status == ItemStatus::Cancelled);
-            if again {
+            if again(&job.items[index as usize]) {
                 job.set_status(index, ItemStatus::Queued);
                 let slot = &mut job.items[index as usize];
                 slot.attempts = 0;
@@ -102,10 +109,6 @@ impl Scheduler {
                 requeued += 1;
             }
         }
-        if requeued == 0 {
-            return Ok(0);
-        }
-
         job.failures = 0;
         job.stopped = None;
         job.finished_at = None;

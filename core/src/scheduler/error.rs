@@ -20,6 +20,13 @@ pub enum CommandError {
         /// The command refused (`pause`, `resume`, `cancel`, `retry`, `remove`).
         command: &'static str,
     },
+    /// A retry of a job that has no failed item: it would change nothing.
+    NothingToRetry {
+        /// The job.
+        job: JobId,
+        /// Its status.
+        status: JobStatus,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -31,6 +38,9 @@ impl fmt::Display for CommandError {
                 status,
                 command,
             } => write!(f, "job {job}: cannot {command} a job that is {status}"),
+            CommandError::NothingToRetry { job, .. } => {
+                write!(f, "job {job}: nothing to retry, every item succeeded")
+            }
         }
     }
 }

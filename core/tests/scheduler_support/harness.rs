@@ -345,6 +345,13 @@ impl Run {
             ),
             _ => matches!(before, JobStatus::Completed | JobStatus::Failed),
         };
+        // A retry needs an item to queue again: a failed one, or one the stop policy
+        // cancelled in a failed job.
+        let progress = self.scheduler.progress(job, self.now).unwrap();
+        let nothing_to_retry = command == "retry"
+            && legal
+            && progress.failed == 0
+            && (before == JobStatus::Completed || progress.cancelled == 0);
         let result = match command {
             "pause" => self.scheduler.pause(job, self.now),
             "resume" => self.scheduler.resume(job, self.now),
@@ -354,9 +361,21 @@ impl Run {
         match result {
             Ok(()) => {
                 prop_assert!(legal, "{command} of a {before} job was accepted");
+                prop_assert!(
+                    !nothing_to_retry,
+                    "a retry with nothing to retry was accepted"
+                );
                 if command == "retry" && self.scheduler.status(job) == Some(JobStatus::Running) {
                     self.failures.insert(job, (0, false));
                 }
+            }
+            Err(CommandError::NothingToRetry {
+                job: refused,
+                status,
+            }) => {
+                prop_assert!(nothing_to_retry, "a retry of job {} was refused", job.0);
+                prop_assert_eq!((refused, status), (job, before));
+                prop_assert_eq!(self.scheduler.status(job), Some(before));
             }
             Err(error) => {
                 prop_assert!(!legal, "{command} of a {before} job was refused: {error}");

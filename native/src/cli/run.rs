@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use convoy_core::{EstimateReport, JobStatus, PricingTable, StatusReason};
+use convoy_core::{CommandError, EstimateReport, JobStatus, PricingTable, StatusReason};
 use tokio::sync::mpsc;
 
 use super::control::send_and_wait;
@@ -108,14 +108,11 @@ pub(super) async fn retry(db: &Path, name: &str, out: Option<PathBuf>) -> Result
     if held_elsewhere(&job, now_ms()).is_some() {
         return send_and_wait(store, &job, Command::Retry);
     }
-    if job.status == JobStatus::Completed && store.item_counts(&job)?.failed == 0 {
-        out!("job {}: nothing to retry, every item succeeded", job.id);
-        return Ok(0);
-    }
     drive(db, store, &job, Some(Command::Retry), out).await
 }
 
-/// Runs `job` here, after applying `first` to it, and prints the summary.
+/// Runs `job` here, after applying `first` to it, and prints the summary. A `first`
+/// the job refuses lets the job go again; a retry with nothing to retry only says so.
 async fn drive(
     db: &Path,
     store: Store,
@@ -124,11 +121,13 @@ async fn drive(
     out: Option<PathBuf>,
 ) -> Result<u8, Failure> {
     let mut driver = Driver::start(store, job)?;
-    if let Some(command) = first {
-        driver.apply(job.id, command).map_err(|error| Failure {
-            message: error.to_string(),
-            code: 1,
-        })?;
+    if let Some(Err(refused)) = first.map(|command| driver.apply(job.id, command)) {
+        driver.close()?;
+        if let CommandError::NothingToRetry { .. } = refused {
+            out!("{refused}");
+            return Ok(0);
+        }
+        return Err(refused.into());
     }
     let (sender, mut interrupts) = mpsc::unbounded_channel();
     let waiter = tokio::spawn(forward_interrupts(sender));

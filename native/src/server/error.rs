@@ -122,7 +122,8 @@ impl From<crate::store::StoreError> for ApiError {
 impl From<convoy_core::CommandError> for ApiError {
     fn from(error: convoy_core::CommandError) -> Self {
         match error {
-            convoy_core::CommandError::Illegal { job, status, .. } => ApiError::Conflict {
+            convoy_core::CommandError::Illegal { job, status, .. }
+            | convoy_core::CommandError::NothingToRetry { job, status } => ApiError::Conflict {
                 job,
                 status,
                 message: error.to_string(),

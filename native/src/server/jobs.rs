@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use convoy_core::{ItemStatus, JobId, JobStatus, PricingTable};
+use convoy_core::{ItemStatus, JobId, PricingTable};
 use serde_json::json;
 
 use super::auth::User;
@@ -21,7 +21,7 @@ use crate::cli::estimate_job;
 use crate::driver::COMMAND_POLL_MS;
 use crate::jobfile::{self, JobFile, JobFileError};
 use crate::provider::Provider;
-use crate::store::{now_ms, Command, Store};
+use crate::store::{now_ms, Command};
 
 /// Items a page holds when `limit` is not given.
 const DEFAULT_PAGE: u32 = 100;
@@ -201,9 +201,6 @@ pub async fn command(
         "retry" => Command::Retry,
         _ => return Err(ApiError::NotFound(format!("no command `{name}`"))),
     };
-    if command == Command::Retry {
-        state.pool.run(move |store| check_retry(store, job)).await?;
-    }
     match state.engine.command(job, command).await? {
         Answer::Done => {}
         Answer::Elsewhere => send_elsewhere(&state, job, command).await?,
@@ -213,20 +210,6 @@ pub async fn command(
         .json(job, &user)
         .ok_or_else(|| ApiError::no_job(&id))?;
     Ok(json_bytes(StatusCode::OK, bytes))
-}
-
-/// Refuses the retry of a completed job none of whose items failed, which would change
-/// nothing (a failed job always has an item to run again).
-fn check_retry(store: &mut Store, job: JobId) -> Result<(), ApiError> {
-    let stored = store.job(job)?;
-    if stored.status == JobStatus::Completed && store.item_counts(&stored)?.failed == 0 {
-        return Err(ApiError::Conflict {
-            job,
-            status: stored.status,
-            message: format!("job {job}: nothing to retry, every item succeeded"),
-        });
-    }
-    Ok(())
 }
 
 /// Leaves `command` in the store for the process that runs `job`, and waits for it.
