@@ -22,16 +22,16 @@ use super::{JobFile, JobFileError};
 /// [`JobFileError::Invalid`] naming the tier when a prompt cannot be rendered; the
 /// parameter check before this one makes that unexpected.
 pub(super) fn size_tiers_from_prompts(file: &mut JobFile) -> Result<(), JobFileError> {
-    let invalid = |tier: &str, message: String| JobFileError::Invalid {
+    let invalid = |tier: Option<&str>, message: String| JobFileError::Invalid {
         file: file.path.clone(),
         line: None,
-        key: Some(format!("tiers.{tier}.template")),
+        key: tier.map(|tier| format!("tiers.{tier}.template")),
         message,
     };
     let templates = file
         .settings
         .prompt_templates()
-        .map_err(|error| invalid("?", error.to_string()))?;
+        .map_err(|error| invalid(None, error.to_string()))?;
     let spec = &file.spec;
     let none = BTreeMap::new();
 
@@ -40,7 +40,7 @@ pub(super) fn size_tiers_from_prompts(file: &mut JobFile) -> Result<(), JobFileE
     for batch in spec.batches.iter().filter(|batch| batch.count > 0) {
         let prompt = templates
             .render(&batch.tier, &spec.parameters, &none)
-            .map_err(|error| invalid(&batch.tier, error.to_string()))?;
+            .map_err(|error| invalid(Some(&batch.tier), error.to_string()))?;
         let size = sizes.entry(&batch.tier).or_default();
         size.0 += batch.count;
         size.1 += batch.count * u64::from(prompt.estimated_tokens);
@@ -48,7 +48,7 @@ pub(super) fn size_tiers_from_prompts(file: &mut JobFile) -> Result<(), JobFileE
     for item in &spec.items {
         let prompt = templates
             .render(&item.tier, &spec.parameters, &item.parameters)
-            .map_err(|error| invalid(&item.tier, error.to_string()))?;
+            .map_err(|error| invalid(Some(&item.tier), error.to_string()))?;
         let size = sizes.entry(&item.tier).or_default();
         size.0 += 1;
         size.1 += u64::from(prompt.estimated_tokens);
